@@ -156,8 +156,7 @@ Status MakeDirs(const std::string& path, int mode) {
   for (;;) {
     pos = path.find('/', pos + 1);
     std::string part = path.substr(0, pos);
-    if (!part.empty() && ::mkdir(part.c_str(), static_cast<mode_t>(mode)) != 0 &&
-        errno != EEXIST) {
+    if (!part.empty() && ::mkdir(part.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST) {
       return Error::FromErrno(errno, "mkdir " + part);
     }
     if (pos == std::string::npos) break;

@@ -32,15 +32,18 @@ class Logger {
 
   template <typename... Args>
   void Debug(fmt::format_string<Args...> f, Args&&... args) const {
-    if (GetLogLevel() <= LogLevel::kDebug) Log(LogLevel::kDebug, fmt::format(f, std::forward<Args>(args)...));
+    if (GetLogLevel() <= LogLevel::kDebug)
+      Log(LogLevel::kDebug, fmt::format(f, std::forward<Args>(args)...));
   }
   template <typename... Args>
   void Info(fmt::format_string<Args...> f, Args&&... args) const {
-    if (GetLogLevel() <= LogLevel::kInfo) Log(LogLevel::kInfo, fmt::format(f, std::forward<Args>(args)...));
+    if (GetLogLevel() <= LogLevel::kInfo)
+      Log(LogLevel::kInfo, fmt::format(f, std::forward<Args>(args)...));
   }
   template <typename... Args>
   void Warn(fmt::format_string<Args...> f, Args&&... args) const {
-    if (GetLogLevel() <= LogLevel::kWarn) Log(LogLevel::kWarn, fmt::format(f, std::forward<Args>(args)...));
+    if (GetLogLevel() <= LogLevel::kWarn)
+      Log(LogLevel::kWarn, fmt::format(f, std::forward<Args>(args)...));
   }
   template <typename... Args>
   void Error(fmt::format_string<Args...> f, Args&&... args) const {

@@ -28,7 +28,8 @@ namespace {
 void CloseFrom(int lowest, int keep) {
   // close_range is in glibc 2.34+; Debian 12 has 2.36.
   if (keep >= lowest) {
-    if (keep > lowest) ::close_range(static_cast<unsigned>(lowest), static_cast<unsigned>(keep - 1), 0);
+    if (keep > lowest)
+      ::close_range(static_cast<unsigned>(lowest), static_cast<unsigned>(keep - 1), 0);
     ::close_range(static_cast<unsigned>(keep + 1), ~0U, 0);
   } else {
     ::close_range(static_cast<unsigned>(lowest), ~0U, 0);

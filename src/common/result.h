@@ -56,7 +56,7 @@ class Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
@@ -96,12 +96,12 @@ inline Status OkStatus() { return Status(); }
 }  // namespace cocoon
 
 // Propagates the error of a Result-returning expression.
-#define COCOON_RETURN_IF_ERROR(expr)        \
-  do {                                      \
-    auto cocoon_status_ = (expr);           \
-    if (!cocoon_status_.ok()) {             \
-      return cocoon_status_.error();        \
-    }                                       \
+#define COCOON_RETURN_IF_ERROR(expr) \
+  do {                               \
+    auto cocoon_status_ = (expr);    \
+    if (!cocoon_status_.ok()) {      \
+      return cocoon_status_.error(); \
+    }                                \
   } while (0)
 
 #define COCOON_CONCAT_INNER_(a, b) a##b
