@@ -22,6 +22,9 @@ struct CallOptions {
 class Client {
  public:
   explicit Client(UniqueFd fd);
+  // The same over two one-way fds (a pipe pair): requests go to write_fd, responses come from
+  // read_fd.
+  Client(UniqueFd read_fd, UniqueFd write_fd);
   ~Client();  // Close()s
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

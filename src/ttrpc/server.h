@@ -44,9 +44,8 @@ class Server {
   void Register(const std::string& service, const std::string& method,
                 std::function<Result<Resp>(const CallContext&, const Req&)> handler) {
     RegisterRaw(service, method,
-                [handler = std::move(handler), method](const CallContext& ctx,
-                                                       const std::string& payload)
-                    -> Result<std::string> {
+                [handler = std::move(handler), method](
+                    const CallContext& ctx, const std::string& payload) -> Result<std::string> {
                   Req req;
                   if (!req.ParseFromString(payload)) {
                     return Error(Code::kInternal, "failed to decode request for " + method);
@@ -60,13 +59,17 @@ class Server {
   // Serves one connection until the peer closes it or Shutdown() is called. Blocks the caller.
   // Returns OK on a clean close by the peer.
   Status ServeConnection(UniqueFd fd);
+  // The same over two one-way fds (a pipe pair): requests are read from read_fd, responses
+  // written to write_fd. Returns OK also when Shutdown() ended the connection; an error when the
+  // stream broke (read error, or the peer closed it in the middle of a frame).
+  Status ServeConnection(UniqueFd read_fd, UniqueFd write_fd);
 
   // Accepts connections on a listening socket and serves each on its own thread, until Shutdown().
   // Peers whose SO_PEERCRED uid/gid differ from ours are closed at once.
   Status ServeListener(UniqueFd listen_fd);
 
   // Stops accepting, shuts down open connections (so ServeConnection returns) and waits for
-  // handlers to finish.
+  // handlers to finish. Must not be called from a handler (it would wait for itself).
   void Shutdown();
 
   // Upper bound on concurrently running handlers per connection; further requests are answered
