@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Boot smoke test of the cocoon guest kernel under QEMU microvm (TCG unless told otherwise).
+#
+# Usage: tests/guest/boot_smoke.sh [--runs N] [--no-crun]
+#
+# Builds (or takes from the cache) the guest kernel, then a throwaway initramfs made by the
+# product builder (guest/build-initramfs.sh, so crun and its libraries are packed the same way)
+# whose /init is a busybox sh script. The guest prints `uname -r` and its uptime, mounts the 9p
+# share (tag cocoon) and lists it, writes "hello" to the virtio-serial port named cocoon.agent
+# and powers off with `reboot -f` (reboot=t triple fault + -no-reboot: QEMU exits by itself).
+# One more boot runs `crun --version` and `crun run` of a busybox bundle on the 9p share with
+# cgroup2 mounted, a memory/pids/cpu limit and a seccomp rule, as the agent drives crun.
+# The host checks the console log, the share listing, the bytes on its end of the port, QEMU's
+# exit status; it prints the median wall time of N boots and the median guest uptime at /init.
+#
+# Environment (all optional):
+#   KERNEL          kernel image to boot (default: the cached guest/build-kernel.sh default)
+#   QEMU            qemu binary (default qemu-system-x86_64)
+#   QEMU_MACHINE    -M value (default below: the fastest reliable set measured)
+#   QEMU_ACCEL      -accel value (default tcg)
+#   APPEND          kernel command line (default below)
+#   APPEND_EXTRA    appended to APPEND
+#   SMP, MEM        vCPUs (default 1) and memory in MiB (default 256)
+# Exit status 0 only if every check passed. Needs root (9p passthrough), python3 (host end of
+# the port), jq and busybox-static.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+runs=5
+with_crun=1
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --runs) runs=$2; shift 2 ;;
+    --no-crun) with_crun=0; shift ;;
+    *) echo "usage: $0 [--runs N] [--no-crun]" >&2; exit 2 ;;
+  esac
+done
+
+QEMU=${QEMU:-qemu-system-x86_64}
+QEMU_MACHINE=${QEMU_MACHINE:-microvm,acpi=off,x-option-roms=off,pit=off,pic=off,rtc=off,isa-serial=on}
+QEMU_ACCEL=${QEMU_ACCEL:-tcg}
+APPEND=${APPEND:-console=ttyS0 reboot=t panic=-1 quiet pci=off tsc=reliable no_timer_check}
+APPEND="$APPEND ${APPEND_EXTRA:-}"
+SMP=${SMP:-1}
+MEM=${MEM:-256}
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+for tool in "$QEMU" python3 jq busybox timeout; do
+  command -v "$tool" >/dev/null || fail "'$tool' is required"
+done
+busybox_bin=$(readlink -f "$(command -v busybox)")
+[[ $(id -u) -eq 0 ]] || fail "run as root (9p security_model=passthrough)"
+
+if [[ -z ${KERNEL:-} ]]; then
+  entry=$("$repo/guest/build-kernel.sh" | tail -n1)
+  KERNEL=$entry/kernel
+  release=$(cat "$entry/release")
+else
+  release=
+fi
+[[ -r $KERNEL ]] || fail "kernel '$KERNEL' not readable"
+
+work=$(mktemp -d /tmp/cocoon-boot-smoke.XXXXXX)
+qemu_pid=
+reader_pid=
+cleanup() {
+  [[ -n $qemu_pid ]] && kill "$qemu_pid" 2>/dev/null && wait "$qemu_pid" 2>/dev/null
+  [[ -n $reader_pid ]] && kill "$reader_pid" 2>/dev/null && wait "$reader_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- the share: a marker file and an OCI bundle whose rootfs is busybox -------------------------
+share=$work/share
+mkdir -p "$share/bundle/rootfs/bin" "$share/bundle/rootfs/proc" "$share/bundle/rootfs/dev" \
+  "$share/bundle/rootfs/sys" "$share/bundle/rootfs/tmp"
+echo "from the host" >"$share/marker-7f3a.txt"
+cp "$busybox_bin" "$share/bundle/rootfs/bin/busybox"
+for applet in sh echo cat mkdir ls; do ln -s busybox "$share/bundle/rootfs/bin/$applet"; done
+crun spec -b "$share/bundle"
+# Limits make crun enable controllers and write cgroup files; the seccomp rule makes it load a
+# filter; default devices rules make it attach an eBPF device program. mkdir must fail with
+# EPERM (seccomp), not EROFS, to prove the filter is active.
+jq '.process.terminal = false
+  | .process.args = ["/bin/sh", "-c",
+      "echo crun-ok; echo mem=$(cat /sys/fs/cgroup/memory.max) pids=$(cat /sys/fs/cgroup/pids.max); mkdir /tmp/x || echo seccomp-ok"]
+  | .linux.resources = {"memory": {"limit": 67108864}, "pids": {"limit": 64},
+                        "cpu": {"quota": 50000, "period": 100000}}
+  | .linux.seccomp = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                      "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+  | .mounts += [{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]}]' \
+  "$share/bundle/config.json" >"$share/bundle/config.json.new"
+mv "$share/bundle/config.json.new" "$share/bundle/config.json"
+
+# --- the throwaway /init --------------------------------------------------------------------------
+cat >"$work/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+read up _ </proc/uptime
+/bin/busybox --install -s /bin
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+echo "SMOKE uptime-at-init=$up"
+echo "SMOKE release=$(uname -r)"
+mkdir -p /mnt
+if mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 cocoon /mnt; then
+  echo "SMOKE listing-begin"; ls /mnt; echo "SMOKE listing-end"
+fi
+port=
+for n in /sys/class/virtio-ports/*/name; do
+  [ "$(cat "$n")" = cocoon.agent ] && port=/dev/$(basename "$(dirname "$n")")
+done
+echo "SMOKE port=$port"
+[ -n "$port" ] && echo hello >"$port"
+if grep -q smoke.crun=1 /proc/cmdline; then
+  mount -t tmpfs tmpfs /run
+  mount -t cgroup2 cgroup2 /sys/fs/cgroup
+  echo "SMOKE crun-version-begin"; crun --version; echo "SMOKE crun-version-end rc=$?"
+  crun --root /run/crun run --bundle /mnt/bundle smoke-ctr
+  echo "SMOKE crun-run rc=$?"
+fi
+reboot -f
+EOF
+chmod 0755 "$work/init"
+"$repo/guest/build-initramfs.sh" --no-cache --add "$busybox_bin:/bin/busybox" "$work/init" \
+  "$work/initramfs.cpio.gz" >/dev/null
+
+# Host end of the virtio-serial port: connect once QEMU listens, keep what arrives.
+start_reader() {
+  python3 - "$1" "$2" <<'PY' &
+import socket, sys, time
+path, out = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX)
+for _ in range(1000):
+    try:
+        s.connect(path)
+        break
+    except OSError:
+        time.sleep(0.01)
+else:
+    sys.exit("reader: cannot connect to " + path)
+with open(out, "wb") as f:
+    while chunk := s.recv(4096):
+        f.write(chunk)
+        f.flush()
+PY
+  reader_pid=$!
+}
+
+# Boots once; sets run_ms, run_rc. $1: run dir, $2: extra kernel args.
+boot() {
+  local dir=$1 extra=$2 t0 t1
+  mkdir -p "$dir"
+  rm -f "$work/agent.sock"
+  local args=(-M "$QEMU_MACHINE" -accel "$QEMU_ACCEL" -cpu max -m "$MEM" -smp "$SMP"
+    -nodefaults -no-user-config -nographic -no-reboot
+    -kernel "$KERNEL" -initrd "$work/initramfs.cpio.gz" -append "$APPEND $extra"
+    -serial "file:$dir/console.log"
+    -device virtio-serial-device
+    -chardev "socket,id=agent,path=$work/agent.sock,server=on,wait=off"
+    -device virtserialport,chardev=agent,name=cocoon.agent
+    -fsdev "local,id=share,path=$share,security_model=passthrough"
+    -device virtio-9p-device,fsdev=share,mount_tag=cocoon)
+  echo "$QEMU ${args[*]}" >"$dir/cmdline"
+  t0=$(date +%s%N)
+  timeout 120 "$QEMU" "${args[@]}" >"$dir/qemu.out" 2>&1 &
+  qemu_pid=$!
+  start_reader "$work/agent.sock" "$dir/port.out"
+  run_rc=0
+  wait "$qemu_pid" || run_rc=$?
+  t1=$(date +%s%N)
+  qemu_pid=
+  wait "$reader_pid" || true
+  reader_pid=
+  run_ms=$(((t1 - t0) / 1000000))
+}
+
+check_boot() {
+  local dir=$1
+  [[ $run_rc -eq 0 ]] || fail "QEMU exited with $run_rc (124 = did not power off in time); see $dir"
+  grep -q "SMOKE release=${release:-6.1}" "$dir/console.log" ||
+    fail "release ${release:-6.1*} not on the console: $(tail -n5 "$dir/console.log")"
+  sed -n '/SMOKE listing-begin/,/SMOKE listing-end/p' "$dir/console.log" | grep -q marker-7f3a.txt ||
+    fail "9p share listing lacks marker-7f3a.txt"
+  grep -qx hello "$dir/port.out" || fail "'hello' did not arrive on the host end of the port"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+times=()
+uptimes=()
+for i in $(seq 1 "$runs"); do
+  boot "$work/run$i" ""
+  check_boot "$work/run$i"
+  times+=("$run_ms")
+  uptimes+=("$(sed -n 's/.*SMOKE uptime-at-init=\([0-9.]*\).*/\1/p' "$work/run$i/console.log")")
+done
+echo "kernel: $KERNEL ($(stat -c %s "$KERNEL") bytes), initramfs $(stat -c %s "$work/initramfs.cpio.gz") bytes"
+echo "machine: $QEMU_MACHINE accel=$QEMU_ACCEL smp=$SMP mem=$MEM"
+echo "append: $APPEND"
+echo "boot ok x$runs: wall ms ${times[*]} (median $(printf '%s\n' "${times[@]}" | median));" \
+  "uptime at /init s ${uptimes[*]} (median $(printf '%s\n' "${uptimes[@]}" | median))"
+
+if [[ $with_crun -eq 1 ]]; then
+  dir=$work/crun
+  boot "$dir" "smoke.crun=1"
+  check_boot "$dir"
+  con=$dir/console.log
+  grep -q "crun version" "$con" || fail "crun --version failed: $(tail -n5 "$con")"
+  grep -q "crun-ok" "$con" || fail "crun run did not start the container: $(tail -n8 "$con")"
+  grep -q "mem=67108864 pids=64" "$con" || fail "cgroup limits not applied: $(grep mem= "$con")"
+  grep -q "seccomp-ok" "$con" || fail "seccomp filter not active: $(tail -n5 "$con")"
+  grep -q "SMOKE crun-run rc=0" "$con" || fail "crun run failed: $(tail -n8 "$con")"
+  echo "crun in guest ok ($run_ms ms whole run): $(grep -m1 'crun version' "$con")"
+fi
+echo "PASS"
