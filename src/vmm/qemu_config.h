@@ -17,11 +17,11 @@ struct QemuConfig {
   Accel accel = Accel::kTcg;
   uint32_t vcpus = 1;
   uint64_t memory_mib = 256;
-  std::string kernel;  // bzImage path
-  std::string initrd;  // initramfs path
+  std::string kernel;                // bzImage path
+  std::string initrd;                // initramfs path
   std::string kernel_cmdline_extra;  // appended to the built-in command line
-  std::string console_log;  // guest serial console is written here
-  std::string qmp_socket;  // QEMU listens here (server=on,wait=off)
+  std::string console_log;           // guest serial console is written here
+  std::string qmp_socket;            // QEMU listens here (server=on,wait=off)
   // Host end of the agent channel: an fd number (inherited by QEMU) of a connected stream socket.
   int agent_fd = -1;
   std::string agent_port_name = "cocoon.agent";

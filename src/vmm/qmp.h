@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +14,8 @@ namespace cocoon::vmm {
 
 class QmpClient {
  public:
+  static constexpr size_t kMaxMessageBytes = 1 << 20;
+
   // Connects to QEMU's QMP socket (retrying until `timeout` while QEMU starts) and negotiates
   // capabilities.
   static Result<QmpClient> Connect(const std::string& socket_path,
@@ -25,6 +28,9 @@ class QmpClient {
   Result<nlohmann::json> Execute(const std::string& command,
                                  const nlohmann::json& arguments = nlohmann::json::object());
 
+  // Bounds each later command's round trip.
+  void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+
   // ACPI power button; the guest decides whether to honour it.
   Status SystemPowerdown();
   // "quit": QEMU exits at once. The connection closing before the reply is success.
@@ -33,11 +39,19 @@ class QmpClient {
  private:
   explicit QmpClient(UniqueFd fd, std::chrono::milliseconds timeout)
       : fd_(std::move(fd)), timeout_(timeout) {}
-  Result<nlohmann::json> ReadMessage();
+  using Deadline = std::chrono::steady_clock::time_point;
+  // Reads one JSON object (one line); bounded in size (kMaxMessageBytes) and time.
+  Result<nlohmann::json> ReadMessage(Deadline deadline);
+  // Reads until the reply to `id`, skipping asynchronous events.
+  Result<nlohmann::json> ReadReply(const std::string& command, uint64_t id, Deadline deadline);
+  Status Send(const nlohmann::json& message, Deadline deadline);
+  // Reads the greeting and sends qmp_capabilities.
+  Status Handshake(Deadline deadline);
 
   UniqueFd fd_;
-  std::chrono::milliseconds timeout_;
+  std::chrono::milliseconds timeout_;  // bounds each command's round trip
   std::string buffer_;
+  uint64_t next_id_ = 1;
 };
 
 }  // namespace cocoon::vmm

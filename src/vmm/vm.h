@@ -10,13 +10,17 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "vmm/qemu_config.h"
+#include "vmm/qmp.h"
 
 namespace cocoon::vmm {
 
 class Vm {
  public:
-  // Spawns QEMU with BuildQemuArgv(config), passing config.agent_fd through. QEMU's own stderr
-  // goes to `<console_log>.qemu` so a failure to start can be reported with QEMU's words.
+  // Spawns QEMU with BuildQemuArgv(config), passing config.agent_fd through (the caller keeps its
+  // own copy). QEMU's own stderr goes to `<console_log>.qemu` so a failure to start can be
+  // reported with QEMU's words. Returns once QEMU answers on QMP, i.e. the machine is built and
+  // the guest runs; an error if QEMU exits first. QEMU gets SIGKILL if the calling thread dies,
+  // so call it from a thread that lives as long as the VM.
   static Result<std::unique_ptr<Vm>> Launch(const QemuConfig& config);
   ~Vm();
 
@@ -33,9 +37,15 @@ class Vm {
   std::string QemuStderr() const;
 
  private:
-  Vm(QemuConfig config, ChildProcess child) : config_(std::move(config)), child_(std::move(child)) {}
+  Vm(QemuConfig config, ChildProcess child)
+      : config_(std::move(config)), child_(std::move(child)) {}
+  // Waits until QEMU's QMP socket answers or QEMU exits.
+  Status AwaitQmp(std::chrono::steady_clock::time_point deadline);
+  std::string StartFailure(const std::string& what);
+
   QemuConfig config_;
   ChildProcess child_;
+  std::optional<QmpClient> qmp_;
 };
 
 }  // namespace cocoon::vmm

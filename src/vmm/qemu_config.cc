@@ -1,0 +1,158 @@
+#include "vmm/qemu_config.h"
+
+#include <string_view>
+
+#include "common/ids.h"
+
+namespace cocoon::vmm {
+namespace {
+
+constexpr uint32_t kMinVcpus = 1;
+constexpr uint32_t kMaxVcpus = 32;
+constexpr uint64_t kMinMemoryMib = 64;
+constexpr uint64_t kMaxMemoryMib = 65536;
+// x86 Linux keeps 2048 bytes of command line; microvm appends one virtio_mmio.device= entry per
+// device (about 45 bytes each), so our part must leave room for them.
+constexpr size_t kMaxCmdlineBytes = 1536;
+constexpr size_t kMaxTagLength = 31;
+
+// microvm properties. Each legacy PC device left out saves probing time under TCG; the guest
+// keeps the 8250 serial port for its console and finds the virtio-mmio devices from the command
+// line that QEMU appends.
+constexpr std::string_view kMachine = "microvm,x-option-roms=off,acpi=off,pic=off,pit=off,rtc=off";
+
+// Kernel arguments that only shorten boot; kept apart so they can be tuned in one place.
+std::string BootTuningArgs() { return "quiet"; }
+
+// QemuOpts splits on ',' and takes ",," as a literal comma.
+std::string OptValue(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    out += c;
+    if (c == ',') out += ',';
+  }
+  return out;
+}
+
+Status CheckPath(std::string_view what, const std::string& path) {
+  if (path.empty()) return Error(Code::kInvalidArgument, std::string(what) + " path is not set");
+  if (path[0] != '/') {
+    return Error(Code::kInvalidArgument,
+                 std::string(what) + " path '" + path + "' must be absolute");
+  }
+  for (char c : path) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return Error(Code::kInvalidArgument,
+                   std::string(what) + " path '" + path + "' contains a control character");
+    }
+  }
+  return OkStatus();
+}
+
+// Names the guest sees (port name, 9p tag): short, no separators QEMU or sysfs would mangle.
+Status CheckTag(std::string_view what, const std::string& tag) {
+  bool ok = !tag.empty() && tag.size() <= kMaxTagLength;
+  for (char c : tag) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '_' || c == '.' || c == '-');
+  }
+  if (ok) return OkStatus();
+  return Error(Code::kInvalidArgument, std::string(what) + " '" + tag + "' must be 1 to " +
+                                           std::to_string(kMaxTagLength) +
+                                           " characters of [A-Za-z0-9_.-]");
+}
+
+Status Validate(const QemuConfig& c) {
+  if (c.qemu_binary.empty()) return Error(Code::kInvalidArgument, "qemu binary is not set");
+  if (Status s = ValidateId(c.name); !s.ok()) return s.error().Wrap("vm name");
+  if (c.vcpus < kMinVcpus || c.vcpus > kMaxVcpus) {
+    return Error(Code::kInvalidArgument, "vcpus is " + std::to_string(c.vcpus) + "; it must be " +
+                                             std::to_string(kMinVcpus) + " to " +
+                                             std::to_string(kMaxVcpus));
+  }
+  if (c.memory_mib < kMinMemoryMib || c.memory_mib > kMaxMemoryMib) {
+    return Error(Code::kInvalidArgument, "memory is " + std::to_string(c.memory_mib) +
+                                             " MiB; it must be " + std::to_string(kMinMemoryMib) +
+                                             " to " + std::to_string(kMaxMemoryMib) + " MiB");
+  }
+  COCOON_RETURN_IF_ERROR(CheckPath("kernel", c.kernel));
+  COCOON_RETURN_IF_ERROR(CheckPath("initrd", c.initrd));
+  COCOON_RETURN_IF_ERROR(CheckPath("console log", c.console_log));
+  COCOON_RETURN_IF_ERROR(CheckPath("qmp socket", c.qmp_socket));
+  if (!c.share_dir.empty()) {
+    COCOON_RETURN_IF_ERROR(CheckPath("share", c.share_dir));
+    COCOON_RETURN_IF_ERROR(CheckTag("share tag", c.share_tag));
+  }
+  if (c.agent_fd < 3) {
+    return Error(Code::kInvalidArgument,
+                 "agent fd is " + std::to_string(c.agent_fd) +
+                     "; it must be an open socket numbered 3 or more (0-2 are QEMU's stdio)");
+  }
+  COCOON_RETURN_IF_ERROR(CheckTag("agent port name", c.agent_port_name));
+  for (char c2 : c.kernel_cmdline_extra) {
+    if (static_cast<unsigned char>(c2) < 0x20 || c2 == 0x7f) {
+      return Error(Code::kInvalidArgument, "kernel command line contains a control character");
+    }
+  }
+  if (size_t n = KernelCmdline(c).size(); n > kMaxCmdlineBytes) {
+    return Error(Code::kInvalidArgument, "kernel command line is " + std::to_string(n) +
+                                             " bytes; the limit is " +
+                                             std::to_string(kMaxCmdlineBytes));
+  }
+  return OkStatus();
+}
+
+void Add(std::vector<std::string>& argv, std::initializer_list<std::string> args) {
+  argv.insert(argv.end(), args);
+}
+
+}  // namespace
+
+std::string KernelCmdline(const QemuConfig& config) {
+  // reboot=t: a guest reboot is a triple fault, which -no-reboot turns into QEMU exiting; that is
+  // how the guest powers off without ACPI. panic=-1: a panicking guest reboots at once, so it
+  // ends the same way instead of hanging.
+  std::string cmdline = "console=ttyS0 reboot=t panic=-1 " + BootTuningArgs();
+  if (!config.kernel_cmdline_extra.empty()) cmdline += " " + config.kernel_cmdline_extra;
+  return cmdline;
+}
+
+Result<std::vector<std::string>> BuildQemuArgv(const QemuConfig& config) {
+  COCOON_RETURN_IF_ERROR(Validate(config));
+  const bool kvm = config.accel == Accel::kKvm;
+  std::string accel = kvm ? "kvm" : "tcg";
+  // One TCG thread per vCPU; a single thread would serialize all vCPUs.
+  if (!kvm && config.vcpus > 1) accel += ",thread=multi";
+
+  std::vector<std::string> argv = {config.qemu_binary};
+  Add(argv, {"-name", "cocoon-" + config.name});
+  Add(argv, {"-M", std::string(kMachine)});
+  Add(argv, {"-accel", accel});
+  Add(argv, {"-cpu", kvm ? "host" : "max"});
+  Add(argv, {"-smp", std::to_string(config.vcpus)});
+  Add(argv, {"-m", std::to_string(config.memory_mib) + "M"});
+  Add(argv, {"-nodefaults", "-no-user-config", "-nographic", "-no-reboot"});
+  // Seccomp filter: QEMU may not spawn processes, change ids or use obsolete system calls.
+  Add(argv,
+      {"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"});
+  Add(argv, {"-kernel", config.kernel, "-initrd", config.initrd, "-append", KernelCmdline(config)});
+  Add(argv, {"-chardev", "file,id=console,path=" + OptValue(config.console_log)});
+  Add(argv, {"-serial", "chardev:console"});
+  Add(argv,
+      {"-chardev", "socket,id=qmp,path=" + OptValue(config.qmp_socket) + ",server=on,wait=off"});
+  Add(argv, {"-mon", "chardev=qmp,mode=control"});
+  // The host already holds the other end of this connected socket; QEMU inherits the fd.
+  Add(argv, {"-chardev", "socket,id=agent,fd=" + std::to_string(config.agent_fd)});
+  Add(argv, {"-device", "virtio-serial-device"});
+  Add(argv, {"-device", "virtserialport,chardev=agent,name=" + config.agent_port_name});
+  if (!config.share_dir.empty()) {
+    // multidevs=remap keeps inode numbers unique when the share spans several host filesystems
+    // (the rootfs overlay plus bind-mounted volumes).
+    Add(argv, {"-fsdev", "local,id=share,path=" + OptValue(config.share_dir) +
+                             ",security_model=passthrough,multidevs=remap"});
+    Add(argv, {"-device", "virtio-9p-device,fsdev=share,mount_tag=" + config.share_tag});
+  }
+  return argv;
+}
+
+}  // namespace cocoon::vmm
