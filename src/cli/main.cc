@@ -1,0 +1,52 @@
+// cocoon: run OCI bundles in lightweight VMs with runc-like semantics.
+#include <fcntl.h>
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "common/log.h"
+
+int main(int argc, char** argv) {
+  using cocoon::cli::GlobalOptions;
+  // A reader that goes away (cocoon run | head) must not kill us before cleanup.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  CLI::App app{"cocoon: run containers in their own lightweight virtual machines"};
+  app.require_subcommand(1);
+  GlobalOptions global;
+  app.add_option("--root", global.root, "state directory root (default /run/cocoon)");
+  app.add_option("--config", global.config_path, "configuration file (TOML)");
+  app.add_flag("--debug", global.debug, "log debug messages");
+  app.add_option("--log", global.log_file, "append logs to this file instead of stderr");
+
+  cocoon::cli::RunOptions run;
+  auto* run_cmd = app.add_subcommand("run", "create and run a container in its own VM");
+  run_cmd->add_option("-b,--bundle", run.bundle, "path to the OCI bundle (default: .)");
+  run_cmd->add_option("id", run.id, "container id")->required();
+
+  auto* check_cmd = app.add_subcommand("check", "check that this host can run cocoon VMs");
+  bool env_json = false;
+  auto* env_cmd = app.add_subcommand("env", "print the effective configuration");
+  env_cmd->add_flag("--json", env_json, "print JSON");
+  auto* version_cmd = app.add_subcommand("version", "print version information");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (global.debug) cocoon::SetLogLevel(cocoon::LogLevel::kDebug);
+  if (!global.log_file.empty()) {
+    int fd = ::open(global.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return cocoon::cli::Fail("cannot open log file " + global.log_file);
+    cocoon::SetLogFd(fd);
+  }
+
+  if (*run_cmd) return cocoon::cli::RunCommand(global, run);
+  if (*check_cmd) return cocoon::cli::CheckCommand(global);
+  if (*env_cmd) return cocoon::cli::EnvCommand(global, env_json);
+  if (*version_cmd) return cocoon::cli::VersionCommand();
+  return 1;
+}

@@ -1,0 +1,194 @@
+// `cocoon run`: like `runc run`, in the foreground with stdio attached, but the container lives
+// in its own VM. The container's exit code becomes ours; SIGINT, SIGTERM and SIGHUP are forwarded.
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/stdio_relay.h"
+#include "common/ids.h"
+#include "common/io.h"
+#include "common/log.h"
+#include "oci/spec.h"
+#include "sandbox/mounts.h"
+#include "sandbox/sandbox.h"
+
+namespace cocoon::cli {
+namespace {
+
+constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+// Puts our terminal in raw mode while the container owns a pty, restoring it on every path.
+class RawTerminal {
+ public:
+  explicit RawTerminal(int fd) : fd_(fd) {
+    if (::tcgetattr(fd_, &saved_) != 0) return;
+    termios raw = saved_;
+    ::cfmakeraw(&raw);
+    active_ = ::tcsetattr(fd_, TCSANOW, &raw) == 0;
+  }
+  ~RawTerminal() {
+    if (active_) ::tcsetattr(fd_, TCSANOW, &saved_);
+  }
+
+ private:
+  int fd_;
+  termios saved_{};
+  bool active_ = false;
+};
+
+// Forwards signals to the container's init process and window-size changes to its pty.
+class SignalForwarder {
+ public:
+  SignalForwarder(sandbox::AgentClient* agent, std::string id, bool tty)
+      : agent_(agent), id_(std::move(id)), tty_(tty) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~SignalForwarder() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  void Loop() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : kForwardedSignals) sigaddset(&set, s);
+    sigaddset(&set, SIGWINCH);
+    while (!stop_) {
+      timespec tick{0, 100 * 1000 * 1000};
+      int sig = ::sigtimedwait(&set, nullptr, &tick);
+      if (sig < 0) continue;
+      if (sig == SIGWINCH) {
+        if (tty_) Resize();
+        continue;
+      }
+      Status st = agent_->Signal(id_, "", sig);
+      Log()
+          .With("container", id_)
+          .Debug("forwarded signal {}: {}", sig, st.ok() ? "ok" : st.error().message());
+    }
+  }
+  void Resize() {
+    winsize ws{};
+    if (::ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0) {
+      (void)agent_->ResizeTty(id_, "", ws.ws_row, ws.ws_col);
+    }
+  }
+
+  sandbox::AgentClient* agent_;
+  std::string id_;
+  bool tty_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+void BlockSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : kForwardedSignals) sigaddset(&set, s);
+  sigaddset(&set, SIGWINCH);
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+// Writes the start-up breakdown as JSON when COCOON_TIMINGS_FILE names a file (bench/ uses it).
+void WriteTimings(const sandbox::StartTimeline& t, double created, double started, double exited,
+                  double stopped) {
+  const char* path = std::getenv("COCOON_TIMINGS_FILE");
+  if (path == nullptr || *path == '\0') return;
+  nlohmann::json doc = {{"qemu_spawned_ms", t.qemu_spawned_ms},
+                        {"kernel_entered_ms", t.kernel_entered_ms},
+                        {"agent_ready_ms", t.agent_ready_ms},
+                        {"container_created_ms", created},
+                        {"process_started_ms", started},
+                        {"exit_reported_ms", exited},
+                        {"vm_stopped_ms", stopped}};
+  (void)WriteFileAtomic(path, doc.dump() + "\n");
+}
+
+}  // namespace
+
+int RunCommand(const GlobalOptions& global, const RunOptions& options) {
+  Status id_ok = ValidateId(options.id);
+  if (!id_ok.ok()) return Fail(id_ok.error().message());
+  auto bundle = oci::LoadBundle(options.bundle);
+  if (!bundle.ok()) return Fail(bundle.error().message());
+  auto config = LoadEngineConfig(global);
+  if (!config.ok()) return Fail(config.error().message());
+  Status assets = sandbox::ResolveAssets(&*config);
+  if (!assets.ok()) return Fail(assets.error().message());
+
+  // Both must happen before the first thread exists (see EnterPrivateMountNamespace).
+  Status ns = sandbox::EnterPrivateMountNamespace();
+  if (!ns.ok()) return Fail(ns.error().message());
+  BlockSignals();
+
+  Logger log = Log().With("sandbox", options.id).With("container", options.id);
+  oci::VmResources resources =
+      oci::ResourcesFromSpec(bundle->spec, {config->default_vcpus, config->default_memory_mib});
+  auto sb = sandbox::Sandbox::Create(*config, options.id, resources);
+  if (!sb.ok()) return Fail(sb.error().message());
+  sandbox::Sandbox& sandbox = **sb;
+  const auto& timeline = sandbox.timeline();
+
+  auto pid = sandbox.CreateContainer(options.id, *bundle, /*stdin_pipe=*/true);
+  if (!pid.ok()) return Fail(pid.error().message());
+  double created_ms = timeline.Since(std::chrono::steady_clock::now());
+
+  bool tty = bundle->terminal;
+  std::optional<RawTerminal> raw;
+  if (tty && ::isatty(STDIN_FILENO)) {
+    raw.emplace(STDIN_FILENO);
+    winsize ws{};
+    if (::ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0) {
+      (void)sandbox.agent().ResizeTty(options.id, "", ws.ws_row, ws.ws_col);
+    }
+  }
+
+  StdioRelay relay(&sandbox.agent(), options.id, "");
+  Status relay_ok = relay.Start(STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO);
+  if (!relay_ok.ok()) return Fail(relay_ok.error().message());
+
+  Status started = sandbox.agent().StartContainer(options.id);
+  if (!started.ok()) {
+    sandbox.Destroy();
+    return Fail(started.error().message());
+  }
+  double started_ms = timeline.Since(std::chrono::steady_clock::now());
+
+  int exit_code;
+  {
+    SignalForwarder forwarder(&sandbox.agent(), options.id, tty);
+    auto waited = sandbox.agent().Wait(options.id, "");
+    if (!waited.ok()) {
+      std::string tail = sandbox.ConsoleTail();
+      sandbox.Destroy();
+      relay.Stop();
+      raw.reset();
+      return Fail(waited.error().message() +
+                  (tail.empty() ? "" : "\n--- end of the guest console ---\n" + tail));
+    }
+    exit_code = waited->exit_code();
+  }
+  double exited_ms = timeline.Since(std::chrono::steady_clock::now());
+  // The agent reports an exit only after the output pipes are drained, so the relays finish at
+  // once; the bound covers a daemonized grandchild that keeps a pipe open.
+  if (!relay.WaitOutputDone(std::chrono::seconds(2))) {
+    log.Warn("output still open after the process exited; closing it");
+  }
+  sandbox.Destroy();  // closes the agent connection, which ends any relay call still pending
+  relay.Stop();
+  raw.reset();
+  WriteTimings(timeline, created_ms, started_ms, exited_ms,
+               timeline.Since(std::chrono::steady_clock::now()));
+  return exit_code;
+}
+
+}  // namespace cocoon::cli

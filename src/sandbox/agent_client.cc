@@ -1,0 +1,126 @@
+#include "sandbox/agent_client.h"
+
+#include "cocoon_version.h"
+
+namespace cocoon::sandbox {
+namespace {
+
+constexpr char kService[] = "cocoon.agent.v1.Agent";
+
+agentpb::ProcessRef Ref(const std::string& id, const std::string& exec_id) {
+  agentpb::ProcessRef ref;
+  ref.set_container_id(id);
+  ref.set_exec_id(exec_id);
+  return ref;
+}
+
+}  // namespace
+
+template <typename Resp, typename Req>
+Result<Resp> AgentClient::Call(const char* method, const Req& req,
+                               std::chrono::milliseconds timeout) {
+  ttrpc::CallOptions opts;
+  opts.timeout = timeout;
+  Result<Resp> r = client_.Call<Resp>(kService, method, req, opts);
+  if (!r.ok()) return r.error().Wrap(std::string("agent ") + method);
+  return r;
+}
+
+Result<agentpb::HandshakeResponse> AgentClient::Handshake(std::chrono::milliseconds timeout) {
+  agentpb::HandshakeRequest req;
+  req.set_protocol_major(kAgentProtocolMajor);
+  req.set_protocol_minor(kAgentProtocolMinor);
+  req.set_host_version(COCOON_VERSION);
+  COCOON_ASSIGN_OR_RETURN(auto resp, Call<agentpb::HandshakeResponse>("Handshake", req, timeout));
+  if (resp.protocol_major() != kAgentProtocolMajor) {
+    return Error(Code::kFailedPrecondition,
+                 "guest agent speaks protocol " + std::to_string(resp.protocol_major()) +
+                     ", this cocoon speaks " + std::to_string(kAgentProtocolMajor) +
+                     ": rebuild the guest image");
+  }
+  return resp;
+}
+
+Result<agentpb::GuestDetailsResponse> AgentClient::GuestDetails() {
+  return Call<agentpb::GuestDetailsResponse>("GuestDetails", agentpb::GuestDetailsRequest());
+}
+
+Result<uint32_t> AgentClient::CreateContainer(const std::string& id, const std::string& spec_json,
+                                              bool stdin_pipe) {
+  agentpb::CreateContainerRequest req;
+  req.set_container_id(id);
+  req.set_spec_json(spec_json);
+  req.set_stdin(stdin_pipe);
+  COCOON_ASSIGN_OR_RETURN(auto resp,
+                          Call<agentpb::CreateContainerResponse>("CreateContainer", req));
+  return resp.pid();
+}
+
+Status AgentClient::StartContainer(const std::string& id) {
+  agentpb::StartContainerRequest req;
+  req.set_container_id(id);
+  auto r = Call<agentpb::Empty>("StartContainer", req);
+  return r.ok() ? OkStatus() : Status(r.error());
+}
+
+Status AgentClient::Signal(const std::string& id, const std::string& exec_id, int sig, bool all) {
+  agentpb::SignalProcessRequest req;
+  *req.mutable_process() = Ref(id, exec_id);
+  req.set_signal(static_cast<uint32_t>(sig));
+  req.set_all(all);
+  auto r = Call<agentpb::Empty>("SignalProcess", req);
+  return r.ok() ? OkStatus() : Status(r.error());
+}
+
+Result<agentpb::WaitProcessResponse> AgentClient::Wait(const std::string& id,
+                                                       const std::string& exec_id) {
+  return Call<agentpb::WaitProcessResponse>("WaitProcess", Ref(id, exec_id));
+}
+
+Result<agentpb::ReadStreamResponse> AgentClient::Read(const std::string& id,
+                                                      const std::string& exec_id,
+                                                      bool stderr_stream) {
+  agentpb::ReadStreamRequest req;
+  *req.mutable_process() = Ref(id, exec_id);
+  req.set_max_bytes(1 << 20);
+  return Call<agentpb::ReadStreamResponse>(stderr_stream ? "ReadStderr" : "ReadStdout", req);
+}
+
+Status AgentClient::WriteStdin(const std::string& id, const std::string& exec_id,
+                               const std::string& data) {
+  agentpb::WriteStdinRequest req;
+  *req.mutable_process() = Ref(id, exec_id);
+  req.set_data(data);
+  auto r = Call<agentpb::WriteStdinResponse>("WriteStdin", req);
+  return r.ok() ? OkStatus() : Status(r.error());
+}
+
+Status AgentClient::CloseStdin(const std::string& id, const std::string& exec_id) {
+  auto r = Call<agentpb::Empty>("CloseStdin", Ref(id, exec_id));
+  return r.ok() ? OkStatus() : Status(r.error());
+}
+
+Status AgentClient::ResizeTty(const std::string& id, const std::string& exec_id, uint32_t rows,
+                              uint32_t cols) {
+  agentpb::ResizeTtyRequest req;
+  *req.mutable_process() = Ref(id, exec_id);
+  req.set_rows(rows);
+  req.set_cols(cols);
+  auto r = Call<agentpb::Empty>("ResizeTty", req);
+  return r.ok() ? OkStatus() : Status(r.error());
+}
+
+Status AgentClient::RemoveContainer(const std::string& id) {
+  agentpb::RemoveContainerRequest req;
+  req.set_container_id(id);
+  auto r = Call<agentpb::Empty>("RemoveContainer", req);
+  return r.ok() ? OkStatus() : Status(r.error());
+}
+
+Status AgentClient::Shutdown() {
+  auto r =
+      Call<agentpb::Empty>("Shutdown", agentpb::ShutdownRequest(), std::chrono::milliseconds(2000));
+  return r.ok() ? OkStatus() : Status(r.error());
+}
+
+}  // namespace cocoon::sandbox

@@ -1,0 +1,50 @@
+// Typed client of the guest agent (cocoon.agent.v1.Agent) over a ttRPC connection.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "proto/agent.pb.h"
+#include "ttrpc/client.h"
+
+namespace cocoon::sandbox {
+
+inline constexpr uint32_t kAgentProtocolMajor = 1;
+inline constexpr uint32_t kAgentProtocolMinor = 0;
+
+namespace agentpb = ::cocoon::agent::v1;
+
+class AgentClient {
+ public:
+  explicit AgentClient(UniqueFd fd) : client_(std::move(fd)) {}
+
+  // Fails with FAILED_PRECONDITION when the agent speaks another major version.
+  Result<agentpb::HandshakeResponse> Handshake(std::chrono::milliseconds timeout);
+  Result<agentpb::GuestDetailsResponse> GuestDetails();
+  Result<uint32_t> CreateContainer(const std::string& id, const std::string& spec_json,
+                                   bool stdin_pipe);
+  Status StartContainer(const std::string& id);
+  Status Signal(const std::string& id, const std::string& exec_id, int sig, bool all = false);
+  Result<agentpb::WaitProcessResponse> Wait(const std::string& id, const std::string& exec_id);
+  // One chunk of output; eof is set when the stream is finished.
+  Result<agentpb::ReadStreamResponse> Read(const std::string& id, const std::string& exec_id,
+                                           bool stderr_stream);
+  Status WriteStdin(const std::string& id, const std::string& exec_id, const std::string& data);
+  Status CloseStdin(const std::string& id, const std::string& exec_id);
+  Status ResizeTty(const std::string& id, const std::string& exec_id, uint32_t rows, uint32_t cols);
+  Status RemoveContainer(const std::string& id);
+  Status Shutdown();
+
+  void Close() { client_.Close(); }
+
+ private:
+  template <typename Resp, typename Req>
+  Result<Resp> Call(const char* method, const Req& req, std::chrono::milliseconds timeout = {});
+
+  ttrpc::Client client_;
+};
+
+}  // namespace cocoon::sandbox
