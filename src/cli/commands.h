@@ -21,10 +21,17 @@ struct RunOptions {
   std::string bundle = ".";
 };
 
+struct SpecOptions {
+  std::string bundle = ".";
+  bool tty = false;
+  std::vector<std::string> args;
+};
+
 int RunCommand(const GlobalOptions& global, const RunOptions& options);
 int CheckCommand(const GlobalOptions& global);
 int EnvCommand(const GlobalOptions& global, bool json);
 int VersionCommand();
+int SpecCommand(const SpecOptions& options);
 
 // Loads the engine configuration with the global flags applied (assets not yet resolved).
 Result<sandbox::EngineConfig> LoadEngineConfig(const GlobalOptions& global);

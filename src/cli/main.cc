@@ -29,6 +29,11 @@ int main(int argc, char** argv) {
   bool env_json = false;
   auto* env_cmd = app.add_subcommand("env", "print the effective configuration");
   env_cmd->add_flag("--json", env_json, "print JSON");
+  cocoon::cli::SpecOptions spec;
+  auto* spec_cmd = app.add_subcommand("spec", "write a default config.json (like runc spec)");
+  spec_cmd->add_option("-b,--bundle", spec.bundle, "bundle directory (default: .)");
+  spec_cmd->add_flag("--tty", spec.tty, "give the process a terminal");
+  spec_cmd->add_option("args", spec.args, "process arguments (after --; default: sh)");
   auto* version_cmd = app.add_subcommand("version", "print version information");
 
   try {
@@ -47,6 +52,7 @@ int main(int argc, char** argv) {
   if (*run_cmd) return cocoon::cli::RunCommand(global, run);
   if (*check_cmd) return cocoon::cli::CheckCommand(global);
   if (*env_cmd) return cocoon::cli::EnvCommand(global, env_json);
+  if (*spec_cmd) return cocoon::cli::SpecCommand(spec);
   if (*version_cmd) return cocoon::cli::VersionCommand();
   return 1;
 }

@@ -121,7 +121,8 @@ std::string ExecutableDir() {
 
 Status ResolveAssets(EngineConfig* config) {
   std::string exe_dir = ExecutableDir();
-  std::vector<std::string> dirs = {exe_dir + "/../guest", exe_dir + "/../share/cocoon",
+  std::string prefix = exe_dir.substr(0, exe_dir.rfind('/'));
+  std::vector<std::string> dirs = {prefix + "/guest", prefix + "/share/cocoon",
                                    "/usr/local/share/cocoon", "/usr/share/cocoon"};
   auto find = [&](std::string* target, const char* name, const char* env) -> Status {
     if (!target->empty()) {
