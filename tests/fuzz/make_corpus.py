@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of the ttRPC frame fuzzer into corpus/ttrpc/ (run once; files are committed).
+"""Writes the seed corpus of the ttRPC frame fuzzer into corpus/ttrpc/ (the files are committed).
 
 Each file is one fuzz input: a byte that picks how the stream is cut into reads, then the stream.
 """
@@ -33,7 +33,8 @@ seeds = {
                 + field(5, field(1, b"k") + field(2, b"w")))),
     "even_stream": frame(2, 1, request(b"s", b"m")),
     "bad_envelope": frame(1, 1, b"\xff\xff\xff\xff"),
-    "oversized_header": frame(7, 1, b"\x00" * 32, length=(4 << 20) + 1) + frame(9, 1, request(b"s", b"m")),
+    "oversized_header": frame(7, 1, b"\x00" * 32, length=(4 << 20) + 1)
+    + frame(9, 1, request(b"s", b"m")),
     "other_types": frame(1, 3, b"data", flags=1) + frame(3, 0, b"") + frame(5, 9, b"zz"),
     "truncated": frame(1, 1, request(b"s", b"method"))[:13],
     "empty_response": frame(1, 2, b"") + frame(3, 2, b"\x0a\x00"),

@@ -76,9 +76,10 @@ std::vector<Frame> ReadAll(std::string_view stream, size_t step) {
 bool SameFrames(const std::vector<Frame>& a, const std::vector<Frame>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i].header.length != b[i].header.length || a[i].header.stream_id != b[i].header.stream_id ||
-        a[i].header.type != b[i].header.type || a[i].header.flags != b[i].header.flags ||
-        a[i].oversized != b[i].oversized || a[i].data != b[i].data) {
+    if (a[i].header.length != b[i].header.length ||
+        a[i].header.stream_id != b[i].header.stream_id || a[i].header.type != b[i].header.type ||
+        a[i].header.flags != b[i].header.flags || a[i].oversized != b[i].oversized ||
+        a[i].data != b[i].data) {
       return false;
     }
   }
@@ -100,8 +101,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Exercise(f);
     // Frames re-encode to the bytes they came from (flags aside, which EncodeFrame leaves 0).
     if (!f.oversized && f.header.flags == 0) {
-      std::string bytes = EncodeFrame(f.header.stream_id, static_cast<FrameType>(f.header.type),
-                                      f.data);
+      std::string bytes =
+          EncodeFrame(f.header.stream_id, static_cast<FrameType>(f.header.type), f.data);
       std::vector<Frame> again = ReadAll(bytes, bytes.size());
       Check(again.size() == 1 && SameFrames(again, {f}));
     }

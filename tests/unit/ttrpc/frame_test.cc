@@ -46,8 +46,9 @@ TEST(FrameTest, HeaderIsBigEndian) {
 
 TEST(FrameTest, GoldenRequestEncodes) {
   std::string payload = Bytes({0x0a, 0x02}) + "t1";
-  std::string frame = EncodeFrame(
-      1, FrameType::kRequest, test_util::RequestBytes("containerd.task.v2.Task", "Connect", payload));
+  std::string frame =
+      EncodeFrame(1, FrameType::kRequest,
+                  test_util::RequestBytes("containerd.task.v2.Task", "Connect", payload));
   EXPECT_EQ(frame, GoldenConnectRequest());
 }
 
