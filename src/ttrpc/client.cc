@@ -188,6 +188,8 @@ Result<std::string> Client::CallRaw(const std::string& service, const std::strin
     impl->FailAll("ttrpc: connection closed: " + sent.error().message());
   }
 
+  // Limitation: the timeout bounds the wait for the response, not a Write() held up by a peer
+  // that stops reading; only Close() (or the peer going away) ends such a write.
   std::unique_lock<std::mutex> lock(impl->mu);
   if (options.timeout.count() > 0) {
     if (!call->cv.wait_until(lock, start + options.timeout, [&] { return call->done; })) {

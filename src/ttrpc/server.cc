@@ -217,6 +217,8 @@ void Server::Impl::HandleFrame(const std::shared_ptr<Connection>& conn, Frame& f
     // Responses and ttRPC 1.2 Data frames mean nothing to a unary server; 1.1 ignores them too.
     return;
   }
+  // Limitation: unary calls only, as ttRPC 1.1 (containerd 1.6): reused stream ids are not
+  // rejected and Data frames (1.2 streaming) are ignored.
   Result<::ttrpc::Request> req = DecodeRequestFrame(frame);
   if (!req.ok()) return AnswerError(*conn, stream_id, req.error());
   Result<HandlerPtr> handler = Lookup(req->service(), req->method());

@@ -70,6 +70,8 @@ class Server {
 
   // Stops accepting, shuts down open connections (so ServeConnection returns) and waits for
   // handlers to finish. Must not be called from a handler (it would wait for itself).
+  // Limitation: handlers cannot be cancelled; one that never returns keeps Shutdown() (and
+  // ~Server) waiting. Handlers should watch CallContext::deadline and their own stop signals.
   void Shutdown();
 
   // Upper bound on concurrently running handlers per connection; further requests are answered
