@@ -121,7 +121,26 @@ Status BringUpLoopback() {
   return OkStatus();
 }
 
+Status MakeRootPivotable() {
+  constexpr const char* kBindDir = "/.cocoon-root";
+  if (::mkdir(kBindDir, 0700) != 0 && errno != EEXIST) {
+    return Error::FromErrno(errno, std::string("mkdir ") + kBindDir);
+  }
+  if (::mount("/", kBindDir, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+    return Error::FromErrno(errno, "bind / for a pivotable root");
+  }
+  if (::chdir(kBindDir) != 0) return Error::FromErrno(errno, std::string("chdir ") + kBindDir);
+  if (::mount(".", "/", nullptr, MS_MOVE, nullptr) != 0) {
+    return Error::FromErrno(errno, "move the root bind mount to /");
+  }
+  if (::chroot(".") != 0) return Error::FromErrno(errno, "chroot into the moved root");
+  if (::chdir("/") != 0) return Error::FromErrno(errno, "chdir /");
+  return OkStatus();
+}
+
 Status BootGuest(const BootConfig& config) {
+  // Before anything else is mounted, so every later mount lands in the new root.
+  Warn(MakeRootPivotable());
   // Without /proc neither crun nor the agent's own bookkeeping can work: the one fatal step.
   COCOON_RETURN_IF_ERROR(Mount("proc", "/proc", "proc", kNoExecFlags, nullptr));
   Warn(Mount("sysfs", "/sys", "sysfs", kNoExecFlags, nullptr));

@@ -33,6 +33,12 @@ int SetUpConsole();
 // logs a warning and goes on, so the host still gets an agent to ask.
 Status BootGuest(const BootConfig& config);
 
+// The initramfs root ("rootfs") is the one mount with no parent, and pivot_root(2), which crun
+// uses to enter a container's root, refuses to run from it. This re-roots PID 1 onto a
+// recursive bind mount of itself moved over "/": the same files, but a root with a parent. No
+// copy, no re-exec.
+Status MakeRootPivotable();
+
 // Brings the loopback interface up (the kernel then adds 127.0.0.1).
 Status BringUpLoopback();
 
