@@ -110,13 +110,14 @@ Result<Options> ParseArgs(int argc, char** argv) {
   return o;
 }
 
-[[noreturn]] void ServePort(ttrpc::Server* server, const std::string& path) {
+[[noreturn]] void ServePort(ttrpc::Server* server, AgentService* service, const std::string& path) {
   for (;;) {
     Result<UniqueFd> fd = OpenPort(path, std::chrono::seconds(10));
     if (!fd.ok()) Fatal(fd.error().message());
     WaitForHost(fd->get());
     Log().Info("host connected on {}", path);
     Status served = server->ServeConnection(std::move(*fd));
+    service->InterruptPendingReads();
     if (served.ok()) {
       Log().Info("host disconnected");
     } else {
@@ -190,7 +191,7 @@ int AgentMain(int argc, char** argv) {
   }
   service.SetReadyUptime(UptimeSeconds());
   Log().Info("agent ready on {} uptime={:.3f}s", path, UptimeSeconds());
-  ServePort(&server, path);
+  ServePort(&server, &service, path);
 }
 
 }  // namespace cocoon::agent

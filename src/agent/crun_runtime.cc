@@ -1,6 +1,7 @@
 #include "agent/crun_runtime.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -95,7 +96,8 @@ Status CrunRuntime::Run(const std::string& what, const std::vector<std::string>&
 }
 
 Result<Launched> CrunRuntime::Launch(const std::string& what, std::vector<std::string> args,
-                                     const std::string& pid_file, const LaunchStdio& stdio) {
+                                     const std::string& pid_file, const LaunchStdio& stdio,
+                                     const std::function<void(pid_t)>& undo) {
   std::unique_ptr<ConsoleSocket> console;
   if (stdio.terminal) {
     COCOON_RETURN_IF_ERROR(MakeDirs(config_.scratch_dir, 0700));
@@ -111,11 +113,17 @@ Result<Launched> CrunRuntime::Launch(const std::string& what, std::vector<std::s
   Launched launched;
   Result<pid_t> pid = ReadPidFile(pid_file);
   ::unlink(pid_file.c_str());
-  if (!pid.ok()) return pid.error().Wrap("crun " + what);
+  if (!pid.ok()) {
+    undo(-1);
+    return pid.error().Wrap("crun " + what);
+  }
   launched.pid = *pid;
   if (console) {
-    Result<UniqueFd> master = console->ReceiveFd(std::chrono::seconds(5));
-    if (!master.ok()) return master.error().Wrap("crun " + what + ": terminal");
+    Result<UniqueFd> master = console->ReceiveFd(config_.console_timeout);
+    if (!master.ok()) {
+      undo(launched.pid);
+      return master.error().Wrap("crun " + what + ": terminal");
+    }
     launched.pty_master = std::move(*master);
   }
   return launched;
@@ -125,7 +133,10 @@ Result<Launched> CrunRuntime::Create(const std::string& id, const std::string& b
                                      const LaunchStdio& stdio) {
   std::string pid_file = bundle_dir + "/init.pid";
   return Launch("create", {"create", "--bundle", bundle_dir, "--pid-file", pid_file, id}, pid_file,
-                stdio);
+                stdio, [this, &id](pid_t) {
+                  Status deleted = Delete(id);
+                  if (!deleted.ok()) Log().Warn("cleanup: {}", deleted.error().message());
+                });
 }
 
 Status CrunRuntime::Start(const std::string& id) { return Run("start", {"start", id}, nullptr); }
@@ -135,7 +146,10 @@ Result<Launched> CrunRuntime::Exec(const std::string& id, const std::string& pro
   std::string pid_file = work_dir + "/exec.pid";
   return Launch("exec",
                 {"exec", "--process", process_json_path, "--detach", "--pid-file", pid_file, id},
-                pid_file, stdio);
+                pid_file, stdio, [](pid_t pid) {
+                  // Without a pid the process cannot be found; it ends with its container.
+                  if (pid > 0) ::kill(pid, SIGKILL);
+                });
 }
 
 Status CrunRuntime::KillAll(const std::string& id, int sig) {

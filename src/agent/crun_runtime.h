@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,8 @@ struct CrunConfig {
   // Scratch files: crun logs, console sockets (their paths must stay under 108 bytes).
   std::string scratch_dir = "/run/cocoon/crun";
   std::chrono::milliseconds timeout{120000};  // per crun invocation; TCG guests are slow
+  // For the terminal fd, after crun exited successfully (it sends the fd before it exits).
+  std::chrono::milliseconds console_timeout{5000};
 };
 
 class CrunRuntime : public ContainerRuntime {
@@ -43,9 +46,11 @@ class CrunRuntime : public ContainerRuntime {
   Status Run(const std::string& what, const std::vector<std::string>& args,
              const LaunchStdio* stdio);
   // Shared by create and exec: runs crun with a pid file (and a console socket for a terminal)
-  // and collects the pid and the pty master.
+  // and collects the pid and the pty master. If crun succeeded but that collection fails,
+  // `undo` runs (with the pid when it is known) so nothing is left half-made.
   Result<Launched> Launch(const std::string& what, std::vector<std::string> args,
-                          const std::string& pid_file, const LaunchStdio& stdio);
+                          const std::string& pid_file, const LaunchStdio& stdio,
+                          const std::function<void(pid_t)>& undo);
   std::string ScratchPath(const std::string& suffix);
 
   const CrunConfig config_;

@@ -106,6 +106,11 @@ StreamBuffer::Chunk Process::Read(StreamId stream, size_t max_bytes,
   return buffer.Read(max_bytes, deadline);
 }
 
+void Process::InterruptReads() {
+  stdout_.InterruptReaders();
+  stderr_.InterruptReaders();
+}
+
 Result<size_t> Process::WriteStdin(std::string_view data) { return stdin_.Write(data); }
 
 Status Process::CloseStdin() { return stdin_.Close(); }

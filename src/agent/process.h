@@ -74,6 +74,9 @@ class Process {
   // kill(2) the process; kNotFound once it has exited (its pid may be reused).
   Status Signal(int sig);
 
+  // Makes blocked Read calls return empty without taking data (see StreamBuffer).
+  void InterruptReads();
+
   // Stops relaying, closes every fd and wakes every blocked caller. Idempotent.
   void Destroy();
 

@@ -519,6 +519,16 @@ Result<v1::Empty> AgentService::Shutdown(const v1::ShutdownRequest&) {
   return v1::Empty();
 }
 
+void AgentService::InterruptPendingReads() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, c] : containers_) {
+    if (c->init) c->init->InterruptReads();
+    for (auto& [eid, p] : c->execs) {
+      if (p) p->InterruptReads();
+    }
+  }
+}
+
 void AgentService::SetReadyUptime(double seconds) {
   std::lock_guard<std::mutex> lock(mu_);
   ready_uptime_ = seconds;

@@ -62,6 +62,11 @@ class AgentService {
   Result<v1::GuestDetailsResponse> GuestDetails(const v1::GuestDetailsRequest& req);
   Result<v1::Empty> Shutdown(const v1::ShutdownRequest& req);
 
+  // The host's connection ended: reads still blocked for it return at once, empty, so they do
+  // not take output whose reply can no longer be delivered. (Only for a single-connection
+  // transport: it disturbs the reads of every connection.)
+  void InterruptPendingReads();
+
   // Recorded by main when the port is open, for GuestDetails.uptime_at_ready_s.
   void SetReadyUptime(double seconds);
   // Ids of the containers the agent knows (for shutdown and tests).

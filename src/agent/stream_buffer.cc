@@ -33,12 +33,16 @@ void StreamBuffer::SetEof() {
 StreamBuffer::Chunk StreamBuffer::Read(
     size_t max_bytes, std::optional<std::chrono::steady_clock::time_point> deadline) {
   std::unique_lock<std::mutex> lock(mu_);
-  auto ready = [&] { return head_ < data_.size() || eof_ || aborted_; };
+  const uint64_t interrupts = interrupts_;
+  auto ready = [&] {
+    return head_ < data_.size() || eof_ || aborted_ || interrupts_ != interrupts;
+  };
   if (deadline) {
     if (!cv_.wait_until(lock, *deadline, ready)) return Chunk{};
   } else {
     cv_.wait(lock, ready);
   }
+  if (interrupts_ != interrupts) return Chunk{};
   Chunk chunk;
   size_t n = std::min(max_bytes, data_.size() - head_);
   chunk.data.assign(data_, head_, n);
@@ -65,6 +69,12 @@ bool StreamBuffer::source_eof() const {
 size_t StreamBuffer::buffered() const {
   std::lock_guard<std::mutex> lock(mu_);
   return data_.size() - head_;
+}
+
+void StreamBuffer::InterruptReaders() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++interrupts_;
+  cv_.notify_all();
 }
 
 void StreamBuffer::Abort() {

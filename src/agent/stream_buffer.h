@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -41,6 +42,11 @@ class StreamBuffer {
   // Ends the stream for everyone: the producer stops, readers get what is buffered, then eof.
   void Abort();
 
+  // Wakes the readers blocked right now; they return an empty chunk (eof=false) and consume
+  // nothing. For reads whose caller is gone (the host's connection ended): their reply would be
+  // lost, and the data with it, if they went on to take it.
+  void InterruptReaders();
+
  private:
   const size_t capacity_;
   mutable std::mutex mu_;
@@ -49,6 +55,7 @@ class StreamBuffer {
   size_t head_ = 0;  // bytes of data_ already read (compacted lazily)
   bool eof_ = false;
   bool aborted_ = false;
+  uint64_t interrupts_ = 0;
 };
 
 }  // namespace cocoon::agent

@@ -47,6 +47,7 @@ case "$id" in
   bad*) echo "$cmd failed: open \`/nope\`: No such file or directory" >> "$log"
         echo "stderr noise" >&2; exit 1 ;;
   usage*) echo "crun: unknown option" >&2; exit 1 ;;
+  nofd*) echo 1 > "$pidfile"; exit 0 ;;
 esac
 if [ -n "$pidfile" ]; then
   if [ -n "$sock" ]; then
@@ -83,6 +84,7 @@ class CrunRuntimeTest : public ::testing::Test {
     config.state_root = dir_ + "/state";
     config.scratch_dir = dir_ + "/s";
     config.timeout = std::chrono::seconds(20);
+    config.console_timeout = std::chrono::milliseconds(300);
     runtime_ = std::make_unique<CrunRuntime>(config, &reaper_);
   }
 
@@ -213,6 +215,19 @@ TEST_F(CrunRuntimeTest, TerminalGetsThePtyMasterFromTheConsoleSocket) {
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_NE(calls[0].find("--console-socket " + dir_ + "/s/"), std::string::npos) << calls[0];
   EXPECT_EQ(calls[0].substr(calls[0].size() - 3), " t1");  // the id stays last
+}
+
+TEST_F(CrunRuntimeTest, HalfMadeContainerIsDeleted) {
+  // crun "succeeds" but never sends the terminal fd: the container must not be left behind.
+  LaunchStdio stdio;
+  stdio.terminal = true;
+  auto launched = runtime_->Create("nofd1", dir_ + "/bundle", stdio);
+  ASSERT_FALSE(launched.ok());
+  EXPECT_NE(launched.error().message().find("terminal"), std::string::npos)
+      << launched.error().message();
+  auto calls = Calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(Normalize(calls[1]), "--root " + dir_ + "/state --log LOG delete --force nofd1");
 }
 
 TEST_F(CrunRuntimeTest, VersionIsTheFirstLine) {

@@ -356,6 +356,19 @@ TEST_P(AgentTest, ReadTimeoutReturnsEmptyWithoutEof) {
   EXPECT_GE(Clock::now() - start, milliseconds(190));
 }
 
+TEST_P(AgentTest, ReadsOfAGoneConnectionAreInterruptedWithoutLosingData) {
+  Run("c1", {"sh", "-c", "read x; echo after:$x"}, /*with_stdin=*/true);
+  auto orphan = std::async(std::launch::async, [&] { return Read(Ref("c1"), false); });
+  std::this_thread::sleep_for(milliseconds(100));
+  service_->InterruptPendingReads();  // what the port loop does when the host disconnects
+  auto interrupted = orphan.get();
+  ASSERT_TRUE(interrupted.ok());
+  EXPECT_EQ(interrupted->data(), "");
+  EXPECT_FALSE(interrupted->eof());
+  ASSERT_TRUE(Write(Ref("c1"), "x\n").ok());
+  EXPECT_EQ(ReadAll(Ref("c1")), "after:x\n");
+}
+
 TEST_P(AgentTest, SigkillGives137) {
   Run("c1", {"sleep", "30"});
   ASSERT_TRUE(Signal(Ref("c1"), SIGKILL).ok());

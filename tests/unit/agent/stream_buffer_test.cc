@@ -63,6 +63,18 @@ TEST(StreamBufferTest, AbortWakesEveryone) {
   EXPECT_TRUE(b.WaitSourceEof(Clock::now()));
 }
 
+TEST(StreamBufferTest, InterruptedReaderTakesNothing) {
+  StreamBuffer b(100);
+  auto reader = std::async(std::launch::async, [&] { return b.Read(10); });
+  std::this_thread::sleep_for(milliseconds(50));
+  b.InterruptReaders();
+  auto chunk = reader.get();
+  EXPECT_EQ(chunk.data, "");
+  EXPECT_FALSE(chunk.eof);
+  b.Append("kept");
+  EXPECT_EQ(b.Read(10).data, "kept");  // later readers are not affected
+}
+
 TEST(StreamBufferTest, LargeVolumeKeepsOrder) {
   StreamBuffer b(1000);
   std::string expected;
