@@ -134,8 +134,9 @@ Status Process::ResizeTty(uint32_t rows, uint32_t cols) {
 Status Process::Signal(int sig) {
   std::lock_guard<std::mutex> lock(mu_);
   // Holding mu_ while killing orders this against OnExit: once the exit is recorded the pid is
-  // reaped and may belong to someone else. (The window between the kernel reaping it and OnExit
-  // taking the lock remains; pids are not reused that fast.)
+  // reaped and may belong to someone else.
+  // Limitation: between the reaper's waitpid and OnExit a signal could still reach a reused pid;
+  // the window is microseconds and the kernel hands out pids in increasing order.
   if (exit_ || destroyed_) return Error(Code::kNotFound, "process already finished");
   if (::kill(pid_, sig) != 0) return Error::FromErrno(errno, "kill " + std::to_string(pid_));
   return OkStatus();

@@ -40,6 +40,8 @@ struct ProcessExit {
   bool output_complete = true;
 };
 
+// Limitation: an exited process keeps its buffered output (up to 2 x buffer_capacity) until its
+// container is removed; the host is expected to read it and then RemoveContainer.
 struct ProcessLimits {
   size_t buffer_capacity = 4 << 20;
   std::chrono::milliseconds drain_grace{1000};

@@ -58,6 +58,8 @@ class Reaper {
 
   // Unclaimed exits are kept at most this long and this many (oldest dropped first): enough for
   // any registration race, bounded against orphans nobody will ever ask about.
+  // Limitation: a pid registered more than kUnclaimedTtl after its exit is not recognised (the
+  // caller then waits for an exit that already happened); registration follows crun at once.
   static constexpr std::chrono::seconds kUnclaimedTtl{120};
   static constexpr size_t kMaxUnclaimed = 4096;
   static constexpr std::chrono::milliseconds kPollInterval{200};

@@ -288,7 +288,10 @@ Result<v1::ExecProcessResponse> AgentService::ExecProcess(const v1::ExecProcessR
     std::lock_guard<std::mutex> lock(mu_);
     auto it = containers_.find(id);
     if (it == containers_.end() || it->second->state == Container::State::kRemoving) {
-      // Removed while the exec ran: the new process dies with the container.
+      // Removed while the exec ran.
+      // Limitation: crun delete may have run before the exec joined the container, so the new
+      // process is SIGKILLed here rather than relying on the container's teardown.
+      ::kill((*adopted)->pid(), SIGKILL);
       (*adopted)->Destroy();
       return NoContainer(id);
     }
