@@ -8,7 +8,8 @@
 # whose /init is a busybox sh script. The guest prints `uname -r` and its uptime, mounts the 9p
 # share (tag cocoon) and lists it, writes "hello" to the virtio-serial port named cocoon.agent
 # and powers off with `reboot -f` (reboot=t triple fault + -no-reboot: QEMU exits by itself).
-# One more boot runs `crun --version` and `crun run` of a busybox bundle on the 9p share with
+# One more boot moves / from the initramfs to a tmpfs (switch_root: pivot_root(2) refuses
+# rootfs) and runs `crun --version` and `crun run` of a busybox bundle on the 9p share with
 # cgroup2 mounted, a memory/pids/cpu limit and a seccomp rule, as the agent drives crun.
 # The host checks the console log, the share listing, the bytes on its end of the port, QEMU's
 # exit status; it prints the median wall time of N boots and the median guest uptime at /init.
@@ -45,8 +46,10 @@ APPEND="$APPEND ${APPEND_EXTRA:-}"
 SMP=${SMP:-1}
 MEM=${MEM:-256}
 
+keep_work=0
 fail() {
   echo "FAIL: $*" >&2
+  keep_work=1  # the logs are what a failure needs
   exit 1
 }
 for tool in "$QEMU" python3 jq busybox timeout; do
@@ -70,7 +73,7 @@ reader_pid=
 cleanup() {
   [[ -n $qemu_pid ]] && kill "$qemu_pid" 2>/dev/null && wait "$qemu_pid" 2>/dev/null
   [[ -n $reader_pid ]] && kill "$reader_pid" 2>/dev/null && wait "$reader_pid" 2>/dev/null
-  rm -rf "$work"
+  if [[ $keep_work -eq 1 ]]; then echo "logs kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
@@ -90,6 +93,7 @@ jq '.process.terminal = false
       "echo crun-ok; echo mem=$(cat /sys/fs/cgroup/memory.max) pids=$(cat /sys/fs/cgroup/pids.max); mkdir /tmp/x || echo seccomp-ok"]
   | .linux.resources = {"memory": {"limit": 67108864}, "pids": {"limit": 64},
                         "cpu": {"quota": 50000, "period": 100000}}
+  | .linux.namespaces += [{"type": "cgroup"}]
   | .linux.seccomp = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
                       "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
   | .mounts += [{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]}]' \
@@ -99,12 +103,30 @@ mv "$share/bundle/config.json.new" "$share/bundle/config.json"
 # --- the throwaway /init --------------------------------------------------------------------------
 cat >"$work/init" <<'EOF'
 #!/bin/busybox sh
+if [ "$1" != stage2 ]; then
+  /bin/busybox mount -t proc proc /proc
+  read up _ </proc/uptime
+  echo "SMOKE uptime-at-init=$up"
+  if /bin/busybox grep -q smoke.crun=1 /proc/cmdline; then
+    # pivot_root(2) fails with EINVAL while / is the initramfs (rootfs), so crun could not
+    # enter the container's root. Move to a tmpfs root first, as the agent must.
+    /bin/busybox mkdir /newroot
+    /bin/busybox mount -t tmpfs -o mode=0755 tmpfs /newroot
+    for d in /*; do
+      case $d in
+        /proc|/sys|/dev|/newroot) /bin/busybox mkdir -p "/newroot$d" ;;
+        *) /bin/busybox cp -a "$d" /newroot/ ;;
+      esac
+    done
+    /bin/busybox umount /proc
+    exec /bin/busybox switch_root /newroot /init stage2
+  fi
+  /bin/busybox umount /proc
+fi
 /bin/busybox mount -t proc proc /proc
-read up _ </proc/uptime
 /bin/busybox --install -s /bin
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-echo "SMOKE uptime-at-init=$up"
 echo "SMOKE release=$(uname -r)"
 mkdir -p /mnt
 if mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 cocoon /mnt; then
@@ -116,7 +138,8 @@ for n in /sys/class/virtio-ports/*/name; do
 done
 echo "SMOKE port=$port"
 [ -n "$port" ] && echo hello >"$port"
-if grep -q smoke.crun=1 /proc/cmdline; then
+if [ "$1" = stage2 ]; then
+  echo "SMOKE root=$(grep ' / ' /proc/mounts | head -n1)"
   mount -t tmpfs tmpfs /run
   mount -t cgroup2 cgroup2 /sys/fs/cgroup
   echo "SMOKE crun-version-begin"; crun --version; echo "SMOKE crun-version-end rc=$?"
@@ -167,7 +190,7 @@ boot() {
     -device virtio-9p-device,fsdev=share,mount_tag=cocoon)
   echo "$QEMU ${args[*]}" >"$dir/cmdline"
   t0=$(date +%s%N)
-  timeout 120 "$QEMU" "${args[@]}" >"$dir/qemu.out" 2>&1 &
+  timeout "${BOOT_TIMEOUT:-60}" "$QEMU" "${args[@]}" >"$dir/qemu.out" 2>&1 &
   qemu_pid=$!
   start_reader "$work/agent.sock" "$dir/port.out"
   run_rc=0
