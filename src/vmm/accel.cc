@@ -1,9 +1,14 @@
 #include "vmm/accel.h"
 
 #include <fcntl.h>
+#include <time.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 #include <cstring>
 #include <sstream>
+#include <thread>
 
 #include "common/io.h"
 #include "common/unique_fd.h"
@@ -50,6 +55,53 @@ AccelDecision DetectAccelerator(const std::string& cpuinfo_path, const std::stri
     return {Accel::kTcg, "cannot open " + kvm_path + " read-write: " + std::strerror(errno)};
   }
   return {Accel::kKvm, "CPU has hardware virtualization and " + kvm_path + " opens"};
+}
+
+bool HostClocksourceIsTsc(const std::string& path) {
+  auto text = ReadFile(path, 4096);
+  return text.ok() && (*text == "tsc\n" || *text == "tsc");
+}
+
+uint64_t MeasureTscKhz(std::chrono::milliseconds window) {
+#if defined(__x86_64__)
+  // Each sample brackets the clock read with two TSC reads and takes their middle; of a few
+  // tries the tightest bracket wins, so a page fault or an interrupt in one try does not skew it.
+  auto sample = [](uint64_t* tsc, int64_t* ns) {
+    uint64_t best_width = UINT64_MAX;
+    for (int i = 0; i < 5; ++i) {
+      uint64_t before = __rdtsc();
+      timespec ts;
+      ::clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+      uint64_t after = __rdtsc();
+      if (after - before < best_width) {
+        best_width = after - before;
+        *tsc = before + (after - before) / 2;
+        *ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+      }
+    }
+  };
+  uint64_t tsc0 = 0, tsc1 = 0;
+  int64_t ns0 = 0, ns1 = 0;
+  sample(&tsc0, &ns0);
+  std::this_thread::sleep_for(window);
+  sample(&tsc1, &ns1);
+  if (ns1 <= ns0 || tsc1 <= tsc0) return 0;
+  auto khz = static_cast<long double>(tsc1 - tsc0) * 1e6L / static_cast<long double>(ns1 - ns0);
+  return static_cast<uint64_t>(khz + 0.5L);
+#else
+  (void)window;
+  return 0;
+#endif
+}
+
+std::optional<uint64_t> HostTscKhz() {
+  static const std::optional<uint64_t> khz = []() -> std::optional<uint64_t> {
+    if (!HostClocksourceIsTsc()) return std::nullopt;
+    uint64_t measured = MeasureTscKhz(std::chrono::milliseconds(20));
+    if (measured == 0) return std::nullopt;
+    return measured;
+  }();
+  return khz;
 }
 
 }  // namespace cocoon::vmm

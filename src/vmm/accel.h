@@ -3,6 +3,9 @@
 // cannot boot a Linux guest with it, which is why the flag check comes first.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 namespace cocoon::vmm {
@@ -19,5 +22,15 @@ struct AccelDecision {
 // Paths are parameters so tests can point them at fixtures.
 AccelDecision DetectAccelerator(const std::string& cpuinfo_path = "/proc/cpuinfo",
                                 const std::string& kvm_path = "/dev/kvm");
+
+// Under TCG the guest reads the host's TSC unchanged, so the host's TSC rate is the guest's.
+// True when the host kernel itself trusts the TSC (it is the current clocksource).
+bool HostClocksourceIsTsc(
+    const std::string& path = "/sys/devices/system/clocksource/clocksource0/current_clocksource");
+// Measures the TSC rate against CLOCK_MONOTONIC_RAW over `window`; 0 where there is no TSC.
+uint64_t MeasureTscKhz(std::chrono::milliseconds window);
+// The host TSC rate in kHz, measured once per process (20 ms); nullopt when the host does not
+// use the TSC as its clocksource.
+std::optional<uint64_t> HostTscKhz();
 
 }  // namespace cocoon::vmm

@@ -17,8 +17,11 @@ struct QemuConfig {
   Accel accel = Accel::kTcg;
   uint32_t vcpus = 1;
   uint64_t memory_mib = 256;
-  std::string kernel;                // bzImage path
-  std::string initrd;                // initramfs path
+  std::string kernel;  // bzImage path
+  std::string initrd;  // initramfs path
+  // TCG only: the host TSC rate (HostTscKhz()), passed to the guest as tsc_early_khz so it need
+  // not calibrate; 0 = let the guest calibrate.
+  uint64_t guest_tsc_khz = 0;
   std::string kernel_cmdline_extra;  // appended to the built-in command line
   std::string console_log;           // guest serial console is written here
   std::string qmp_socket;            // QEMU listens here (server=on,wait=off)

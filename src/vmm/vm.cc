@@ -30,7 +30,11 @@ milliseconds Left(Clock::time_point deadline) {
 
 }  // namespace
 
-Result<std::unique_ptr<Vm>> Vm::Launch(const QemuConfig& config) {
+Result<std::unique_ptr<Vm>> Vm::Launch(const QemuConfig& given) {
+  QemuConfig config = given;
+  if (config.accel == Accel::kTcg && config.guest_tsc_khz == 0) {
+    config.guest_tsc_khz = HostTscKhz().value_or(0);
+  }
   COCOON_ASSIGN_OR_RETURN(std::vector<std::string> argv, BuildQemuArgv(config));
   auto deadline = Clock::now() + kStartTimeout;
   // A socket file left by an earlier QEMU would accept nothing and only delay AwaitQmp.

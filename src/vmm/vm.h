@@ -20,7 +20,8 @@ class Vm {
   // own copy). QEMU's own stderr goes to `<console_log>.qemu` so a failure to start can be
   // reported with QEMU's words. Returns once QEMU answers on QMP, i.e. the machine is built and
   // the guest runs; an error if QEMU exits first. QEMU gets SIGKILL if the calling thread dies,
-  // so call it from a thread that lives as long as the VM.
+  // so call it from a thread that lives as long as the VM. Under TCG an unset guest_tsc_khz is
+  // filled from HostTscKhz().
   static Result<std::unique_ptr<Vm>> Launch(const QemuConfig& config);
   ~Vm();
 

@@ -86,6 +86,33 @@ TEST_F(AccelTest, UnreadableCpuinfoGivesTcg) {
   EXPECT_NE(d.reason.find("cannot read CPU flags"), std::string::npos) << d.reason;
 }
 
+TEST_F(AccelTest, ClocksourceFixture) {
+  std::string path = dir_.Join("current_clocksource");
+  ASSERT_TRUE(WriteFileAtomic(path, "tsc\n").ok());
+  EXPECT_TRUE(HostClocksourceIsTsc(path));
+  ASSERT_TRUE(WriteFileAtomic(path, "kvm-clock\n").ok());
+  EXPECT_FALSE(HostClocksourceIsTsc(path));
+  ASSERT_TRUE(WriteFileAtomic(path, "tsc-early\n").ok());
+  EXPECT_FALSE(HostClocksourceIsTsc(path));
+  EXPECT_FALSE(HostClocksourceIsTsc(dir_.Join("absent")));
+}
+
+TEST(TscTest, MeasurementsAgree) {
+  if (!HostClocksourceIsTsc()) GTEST_SKIP() << "the host clocksource is not the TSC";
+  uint64_t a = MeasureTscKhz(std::chrono::milliseconds(20));
+  uint64_t b = MeasureTscKhz(std::chrono::milliseconds(40));
+  ASSERT_GT(a, 100000u);  // 100 MHz .. 10 GHz
+  ASSERT_LT(a, 10000000u);
+  // Two windows must agree to 0.01% (100 ppm, a cheap crystal's error): the guest clock runs at
+  // this rate.
+  EXPECT_NEAR(static_cast<double>(a), static_cast<double>(b), static_cast<double>(b) * 0.0001);
+  auto cached = HostTscKhz();
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_NEAR(static_cast<double>(*cached), static_cast<double>(b),
+              static_cast<double>(b) * 0.0001);
+  EXPECT_EQ(HostTscKhz(), cached);
+}
+
 TEST(AccelNameTest, Names) {
   EXPECT_STREQ(AccelName(Accel::kKvm), "kvm");
   EXPECT_STREQ(AccelName(Accel::kTcg), "tcg");

@@ -24,7 +24,7 @@ QemuConfig ValidConfig() {
 const std::vector<std::string> kTail = {
     "-kernel",  "/cache/bzImage",
     "-initrd",  "/cache/initrd.cpio",
-    "-append",  "console=ttyS0 reboot=t panic=-1 quiet",
+    "-append",  "console=ttyS0 reboot=t panic=-1 no_timer_check",
     "-chardev", "file,id=console,path=/run/cocoon/sb1/console.log",
     "-serial",  "chardev:console",
     "-chardev", "socket,id=qmp,path=/run/cocoon/sb1/qmp.sock,server=on,wait=off",
@@ -39,7 +39,7 @@ std::vector<std::string> Head(const std::string& accel, const std::string& cpu,
           "-name",
           "cocoon-sb1",
           "-M",
-          "microvm,x-option-roms=off,acpi=off,pic=off,pit=off,rtc=off",
+          "microvm,acpi=off,x-option-roms=off",
           "-accel",
           accel,
           "-cpu",
@@ -99,7 +99,7 @@ TEST(BuildQemuArgvTest, ShareAndCustomNames) {
   want = Concat(want, kTail);
   auto append = std::find(want.begin(), want.end(), "-append");
   ASSERT_NE(append, want.end());
-  *(append + 1) = "console=ttyS0 reboot=t panic=-1 quiet cocoon.debug=1";
+  *(append + 1) = "console=ttyS0 reboot=t panic=-1 no_timer_check cocoon.debug=1";
   want.back() = "virtserialport,chardev=agent,name=agent.v1";
   want = Concat(want, {"-fsdev",
                        "local,id=share,path=/run/cocoon/sb1/share,security_model=passthrough,"
@@ -122,11 +122,21 @@ TEST(BuildQemuArgvTest, CommasInPathsAreEscapedForQemuOpts) {
                                          "passthrough,multidevs=remap"));
 }
 
+TEST(KernelCmdlineTest, TscRateOnlyUnderTcg) {
+  QemuConfig c = ValidConfig();
+  c.guest_tsc_khz = 2445426;
+  EXPECT_EQ(KernelCmdline(c),
+            "console=ttyS0 reboot=t panic=-1 no_timer_check tsc_early_khz=2445426");
+  // Under KVM the guest gets the rate from kvm-clock; the host's TSC rate may not apply.
+  c.accel = Accel::kKvm;
+  EXPECT_EQ(KernelCmdline(c), "console=ttyS0 reboot=t panic=-1 no_timer_check");
+}
+
 TEST(KernelCmdlineTest, StartsWithConsoleAndEndsWithExtra) {
   QemuConfig c = ValidConfig();
-  EXPECT_EQ(KernelCmdline(c), "console=ttyS0 reboot=t panic=-1 quiet");
+  EXPECT_EQ(KernelCmdline(c), "console=ttyS0 reboot=t panic=-1 no_timer_check");
   c.kernel_cmdline_extra = "a=1 b";
-  EXPECT_EQ(KernelCmdline(c), "console=ttyS0 reboot=t panic=-1 quiet a=1 b");
+  EXPECT_EQ(KernelCmdline(c), "console=ttyS0 reboot=t panic=-1 no_timer_check a=1 b");
 }
 
 TEST(BuildQemuArgvTest, LimitsAreInclusive) {

@@ -40,15 +40,41 @@ echo ready >&3
 case "$cocoon_test" in
   echo) read -r line <&3; echo "got:$line" >&3 ;;
   hang) while :; do sleep 1; done ;;
+  cpus) echo "cpus:$(cat /sys/devices/system/cpu/online)" >&3 ;;
   share)
     mount -t 9p -o trans=virtio,version=9p2000.L cocoon /mnt &&
     echo hello > /mnt/hello && chown 1234:5678 /mnt/hello && mkdir /mnt/dir &&
-    mknod /mnt/null c 1 3 && mkfifo /mnt/fifo && echo share:ok >&3 || echo share:failed >&3 ;;
+    echo share:ok >&3 || echo share:failed >&3
+    mkfifo /mnt/fifo && echo mkfifo:ok >&3 || echo mkfifo:failed >&3 ;;
 esac
 reboot -f
 )sh";
 
-bool ProcessExists(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+// A zombie counts as gone: whoever inherited it may reap it late.
+bool ProcessExists(pid_t pid) {
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return false;
+  size_t paren = stat->rfind(')');
+  return paren == std::string::npos || stat->substr(paren + 2, 1) != "Z";
+}
+
+// The targets of a process's open fds ("socket:[123]", "/dev/null", ...).
+std::vector<std::string> OpenFiles(pid_t pid) {
+  std::vector<std::string> targets;
+  std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  for (int fd = 0; fd < 1024; ++fd) {
+    char buf[256];
+    ssize_t n = ::readlink((dir + "/" + std::to_string(fd)).c_str(), buf, sizeof(buf));
+    if (n > 0) targets.emplace_back(buf, static_cast<size_t>(n));
+  }
+  return targets;
+}
+
+std::string FdTarget(int fd) {
+  char buf[256];
+  ssize_t n = ::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), buf, sizeof(buf));
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
 
 // True when this process has no children left, reaped or not.
 bool NoChildren() {
@@ -185,6 +211,21 @@ TEST_F(VmRealQemu, BootsTalksOnAgentPortAndPowersOff) {
               static_cast<long long>(ms(first_byte - start)));
 }
 
+// Several vCPUs run as one TCG thread each (thread=multi); the guest must bring them all up.
+TEST_F(VmRealQemu, BootsWithTwoVcpus) {
+  PrepareBoot("cpus");
+  if (IsSkipped()) return;
+  config_.vcpus = 2;
+  auto vm = Vm::Launch(config_);
+  ASSERT_TRUE(vm.ok()) << vm.error().message();
+  auto ready = ReadLine(host_end_.get(), milliseconds(60000));
+  ASSERT_TRUE(ready.ok()) << ready.error().message() << "\nconsole:\n" << Console();
+  auto cpus = ReadLine(host_end_.get(), milliseconds(10000));
+  ASSERT_TRUE(cpus.ok()) << cpus.error().message() << "\nconsole:\n" << Console();
+  EXPECT_EQ(*cpus, "cpus:0-1") << Console();
+  EXPECT_TRUE(WaitExit(**vm, milliseconds(30000)).has_value());
+}
+
 TEST_F(VmRealQemu, StopQuitsRunningVmAndLeavesNoProcess) {
   PrepareBoot("hang");
   if (IsSkipped()) return;
@@ -193,10 +234,31 @@ TEST_F(VmRealQemu, StopQuitsRunningVmAndLeavesNoProcess) {
   auto ready = ReadLine(host_end_.get(), milliseconds(60000));
   ASSERT_TRUE(ready.ok()) << ready.error().message() << "\nconsole:\n" << Console();
   pid_t pid = (*vm)->pid();
+  // QEMU holds its end of the agent channel and nothing of ours beyond it.
+  std::vector<std::string> files = OpenFiles(pid);
+  EXPECT_THAT(files, ::testing::Contains(FdTarget(qemu_end_.get())));
+  EXPECT_THAT(files, ::testing::Not(::testing::Contains(FdTarget(host_end_.get()))));
   auto start = Clock::now();
   EXPECT_EQ((*vm)->Stop(milliseconds(5000)), 0);  // 0: QEMU quit on request, not killed
   EXPECT_LT(Clock::now() - start, milliseconds(5000));
   EXPECT_FALSE((*vm)->running());
+  EXPECT_FALSE(ProcessExists(pid));
+  EXPECT_TRUE(NoChildren());
+}
+
+// A QEMU that no longer answers (stopped here) is killed once the timeout has passed.
+TEST_F(VmRealQemu, StopKillsUnresponsiveQemu) {
+  PrepareBoot("hang");
+  if (IsSkipped()) return;
+  auto vm = Vm::Launch(config_);
+  ASSERT_TRUE(vm.ok()) << vm.error().message();
+  pid_t pid = (*vm)->pid();
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  auto start = Clock::now();
+  EXPECT_EQ((*vm)->Stop(milliseconds(300)), 128 + SIGKILL);
+  auto took = Clock::now() - start;
+  EXPECT_GE(took, milliseconds(300));
+  EXPECT_LT(took, milliseconds(2000));
   EXPECT_FALSE(ProcessExists(pid));
   EXPECT_TRUE(NoChildren());
 }
@@ -215,7 +277,37 @@ TEST_F(VmRealQemu, DestructorKillsRunningVm) {
   EXPECT_TRUE(NoChildren());
 }
 
-// 9p passthrough does chown and mknod on the host for the guest; -sandbox on must allow that.
+// parent_death_signal: QEMU must not outlive a cocoon process that dies without cleaning up.
+TEST_F(VmRealQemu, QemuDiesWithItsParent) {
+  PrepareBoot("hang");
+  if (IsSkipped()) return;
+  UniqueFd pid_r, pid_w;
+  ASSERT_TRUE(MakePipe(&pid_r, &pid_w).ok());
+  pid_t parent = ::fork();
+  ASSERT_GE(parent, 0);
+  if (parent == 0) {
+    auto vm = Vm::Launch(config_);
+    pid_t qemu = vm.ok() ? (*vm)->pid() : -1;
+    (void)WriteAll(pid_w.get(), std::string_view(reinterpret_cast<char*>(&qemu), sizeof(qemu)));
+    ::pause();  // until SIGKILL: no destructor runs
+    ::_exit(0);
+  }
+  pid_w.reset();
+  pid_t qemu = -1;
+  Status read = ReadExact(pid_r.get(), &qemu, sizeof(qemu));
+  ::kill(parent, SIGKILL);
+  int status;
+  ASSERT_EQ(::waitpid(parent, &status, 0), parent);
+  ASSERT_TRUE(read.ok()) << read.error().message();
+  ASSERT_GT(qemu, 0) << "launch failed in the child";
+  auto deadline = Clock::now() + milliseconds(5000);
+  while (ProcessExists(qemu) && Clock::now() < deadline)
+    std::this_thread::sleep_for(milliseconds(10));
+  EXPECT_FALSE(ProcessExists(qemu));
+  if (ProcessExists(qemu)) ::kill(qemu, SIGKILL);
+}
+
+// 9p passthrough makes QEMU chown files on the host for the guest; -sandbox on must allow that.
 TEST_F(VmRealQemu, ShareWorksUnderSeccomp) {
   PrepareBoot("share");
   if (IsSkipped()) return;
@@ -228,6 +320,12 @@ TEST_F(VmRealQemu, ShareWorksUnderSeccomp) {
   auto result = ReadLine(host_end_.get(), milliseconds(20000));
   ASSERT_TRUE(result.ok()) << result.error().message() << "\nconsole:\n" << Console();
   EXPECT_EQ(*result, "share:ok") << Console();
+  // Limitation (QEMU 7.2 in Debian 12): special files (FIFOs, sockets, device nodes) cannot be
+  // created on a passthrough share, seccomp or not; QEMU logs "broken or compromised client".
+  // Reported, not asserted, so that a fixed QEMU shows up in the log.
+  auto fifo = ReadLine(host_end_.get(), milliseconds(20000));
+  ASSERT_TRUE(fifo.ok()) << fifo.error().message();
+  std::printf("mkfifo on the 9p share: %s\n", fifo->c_str());
   ASSERT_TRUE(WaitExit(**vm, milliseconds(30000)).has_value());
   auto hello = ReadFile(config_.share_dir + "/hello");
   ASSERT_TRUE(hello.ok()) << hello.error().message();
@@ -236,10 +334,8 @@ TEST_F(VmRealQemu, ShareWorksUnderSeccomp) {
   ASSERT_EQ(::stat((config_.share_dir + "/hello").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 1234u);
   EXPECT_EQ(st.st_gid, 5678u);
-  ASSERT_EQ(::stat((config_.share_dir + "/null").c_str(), &st), 0);
-  EXPECT_TRUE(S_ISCHR(st.st_mode));
-  ASSERT_EQ(::stat((config_.share_dir + "/fifo").c_str(), &st), 0);
-  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  ASSERT_EQ(::stat((config_.share_dir + "/dir").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
 }
 
 }  // namespace
