@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
@@ -44,16 +45,34 @@ class RawTerminal {
   bool active_ = false;
 };
 
-// Forwards signals to the container's init process and window-size changes to its pty.
-class SignalForwarder {
+// Handles SIGINT, SIGTERM, SIGHUP and friends for the whole run. Before the container exists a
+// signal cancels the VM boot and is remembered; once Attach()ed, signals go to the container's
+// init process and SIGWINCH resizes its pty.
+class SignalHandler {
  public:
-  SignalForwarder(sandbox::AgentClient* agent, std::string id, bool tty)
-      : agent_(agent), id_(std::move(id)), tty_(tty) {
+  explicit SignalHandler(sandbox::Canceller* cancel) : cancel_(cancel) {
     thread_ = std::thread([this] { Loop(); });
   }
-  ~SignalForwarder() {
+  ~SignalHandler() {
     stop_ = true;
     thread_.join();
+  }
+
+  void Attach(sandbox::AgentClient* agent, std::string id, bool tty) {
+    std::lock_guard<std::mutex> lock(mu_);
+    agent_ = agent;
+    id_ = std::move(id);
+    tty_ = tty;
+  }
+  // Detaches before the agent connection goes away.
+  void Detach() {
+    std::lock_guard<std::mutex> lock(mu_);
+    agent_ = nullptr;
+  }
+  // The first signal that arrived before Attach(), or 0.
+  int early_signal() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return early_signal_;
   }
 
  private:
@@ -65,27 +84,36 @@ class SignalForwarder {
     while (!stop_) {
       timespec tick{0, 100 * 1000 * 1000};
       int sig = ::sigtimedwait(&set, nullptr, &tick);
-      if (sig < 0) continue;
-      if (sig == SIGWINCH) {
-        if (tty_) Resize();
-        continue;
-      }
-      Status st = agent_->Signal(id_, "", sig);
-      Log()
-          .With("container", id_)
-          .Debug("forwarded signal {}: {}", sig, st.ok() ? "ok" : st.error().message());
+      if (sig > 0) Handle(sig);
     }
   }
-  void Resize() {
-    winsize ws{};
-    if (::ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0) {
-      (void)agent_->ResizeTty(id_, "", ws.ws_row, ws.ws_col);
+  void Handle(int sig) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (agent_ == nullptr) {
+      if (sig == SIGWINCH) return;
+      if (early_signal_ == 0) early_signal_ = sig;
+      cancel_->Cancel();
+      return;
     }
+    if (sig == SIGWINCH) {
+      winsize ws{};
+      if (tty_ && ::ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0) {
+        (void)agent_->ResizeTty(id_, "", ws.ws_row, ws.ws_col);
+      }
+      return;
+    }
+    Status st = agent_->Signal(id_, "", sig);
+    Log()
+        .With("container", id_)
+        .Debug("forwarded signal {}: {}", sig, st.ok() ? "ok" : st.error().message());
   }
 
-  sandbox::AgentClient* agent_;
+  sandbox::Canceller* cancel_;
+  mutable std::mutex mu_;
+  sandbox::AgentClient* agent_ = nullptr;
   std::string id_;
-  bool tty_;
+  bool tty_ = false;
+  int early_signal_ = 0;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
@@ -131,9 +159,13 @@ int RunCommand(const GlobalOptions& global, const RunOptions& options) {
   BlockSignals();
 
   Logger log = Log().With("sandbox", options.id).With("container", options.id);
+  sandbox::Canceller cancel;
+  SignalHandler signals(&cancel);
   oci::VmResources resources =
       oci::ResourcesFromSpec(bundle->spec, {config->default_vcpus, config->default_memory_mib});
-  auto sb = sandbox::Sandbox::Create(*config, options.id, resources);
+  auto sb = sandbox::Sandbox::Create(*config, options.id, resources, &cancel);
+  // A signal before the container exists ends the run as if the process had been killed by it.
+  if (int sig = signals.early_signal(); sig != 0) return 128 + sig;
   if (!sb.ok()) return Fail(sb.error().message());
   sandbox::Sandbox& sandbox = **sb;
   const auto& timeline = sandbox.timeline();
@@ -156,27 +188,31 @@ int RunCommand(const GlobalOptions& global, const RunOptions& options) {
   Status relay_ok = relay.Start(STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO);
   if (!relay_ok.ok()) return Fail(relay_ok.error().message());
 
+  signals.Attach(&sandbox.agent(), options.id, tty);
+  if (int sig = signals.early_signal(); sig != 0) {
+    signals.Detach();
+    sandbox.Destroy();
+    return 128 + sig;
+  }
   Status started = sandbox.agent().StartContainer(options.id);
   if (!started.ok()) {
+    signals.Detach();
     sandbox.Destroy();
     return Fail(started.error().message());
   }
   double started_ms = timeline.Since(std::chrono::steady_clock::now());
 
-  int exit_code;
-  {
-    SignalForwarder forwarder(&sandbox.agent(), options.id, tty);
-    auto waited = sandbox.agent().Wait(options.id, "");
-    if (!waited.ok()) {
-      std::string tail = sandbox.ConsoleTail();
-      sandbox.Destroy();
-      relay.Stop();
-      raw.reset();
-      return Fail(waited.error().message() +
-                  (tail.empty() ? "" : "\n--- end of the guest console ---\n" + tail));
-    }
-    exit_code = waited->exit_code();
+  auto waited = sandbox.agent().Wait(options.id, "");
+  signals.Detach();
+  if (!waited.ok()) {
+    std::string tail = sandbox.ConsoleTail();
+    sandbox.Destroy();
+    relay.Stop();
+    raw.reset();
+    return Fail(waited.error().message() +
+                (tail.empty() ? "" : "\n--- end of the guest console ---\n" + tail));
   }
+  int exit_code = waited->exit_code();
   double exited_ms = timeline.Since(std::chrono::steady_clock::now());
   // The agent reports an exit only after the output pipes are drained, so the relays finish at
   // once; the bound covers a daemonized grandchild that keeps a pipe open.

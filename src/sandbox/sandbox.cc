@@ -15,13 +15,14 @@ constexpr auto kVmStopTimeout = std::chrono::milliseconds(3000);
 }  // namespace
 
 Result<std::unique_ptr<Sandbox>> Sandbox::Create(const EngineConfig& config, const std::string& id,
-                                                 const oci::VmResources& resources) {
+                                                 const oci::VmResources& resources,
+                                                 Canceller* cancel) {
   auto origin = std::chrono::steady_clock::now();
   COCOON_RETURN_IF_ERROR(ValidateId(id));
   COCOON_ASSIGN_OR_RETURN(StateDir state, StateDir::Create(config.state_root, id));
   std::unique_ptr<Sandbox> sb(new Sandbox(id, std::move(state)));
   sb->timeline_.origin = origin;
-  Status st = sb->Boot(config, resources);
+  Status st = sb->Boot(config, resources, cancel);
   if (!st.ok()) {
     std::string tail = sb->ConsoleTail();
     sb->Destroy();
@@ -32,7 +33,8 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Create(const EngineConfig& config, con
   return sb;
 }
 
-Status Sandbox::Boot(const EngineConfig& config, const oci::VmResources& resources) {
+Status Sandbox::Boot(const EngineConfig& config, const oci::VmResources& resources,
+                     Canceller* cancel) {
   Logger log = Log().With("sandbox", id_);
   std::string share = state_.File("share");
   COCOON_RETURN_IF_ERROR(MakeDirs(share, 0700));
@@ -63,7 +65,12 @@ Status Sandbox::Boot(const EngineConfig& config, const oci::VmResources& resourc
   log.Debug("qemu started pid={}", vm_->pid());
 
   agent_ = std::make_unique<AgentClient>(std::move(host_end));
+  if (cancel != nullptr) cancel->SetHook([this] { agent_->Close(); });
   auto hs = agent_->Handshake(std::chrono::duration_cast<std::chrono::milliseconds>(kAgentTimeout));
+  if (cancel != nullptr) {
+    cancel->ClearHook();
+    if (cancel->cancelled()) return Error(Code::kCancelled, "start cancelled");
+  }
   if (!hs.ok()) {
     if (auto code = vm_->Exited()) {
       return Error(Code::kUnavailable, "the VM exited (code " + std::to_string(*code) +

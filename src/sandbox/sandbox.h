@@ -12,6 +12,7 @@
 #include "common/result.h"
 #include "oci/spec.h"
 #include "sandbox/agent_client.h"
+#include "sandbox/cancel.h"
 #include "sandbox/config.h"
 #include "sandbox/mounts.h"
 #include "sandbox/state_dir.h"
@@ -35,8 +36,10 @@ class Sandbox {
  public:
   // Creates the state directory, boots the VM and waits for the agent's handshake. Every failure
   // leaves nothing behind and, where the guest got that far, quotes the end of its console log.
+  // `cancel`, when given, may be triggered from another thread to abandon the boot (CANCELLED).
   static Result<std::unique_ptr<Sandbox>> Create(const EngineConfig& config, const std::string& id,
-                                                 const oci::VmResources& resources);
+                                                 const oci::VmResources& resources,
+                                                 Canceller* cancel = nullptr);
   ~Sandbox();  // Destroy()
 
   const std::string& id() const { return id_; }
@@ -60,7 +63,7 @@ class Sandbox {
 
  private:
   Sandbox(std::string id, StateDir state) : id_(std::move(id)), state_(std::move(state)) {}
-  Status Boot(const EngineConfig& config, const oci::VmResources& resources);
+  Status Boot(const EngineConfig& config, const oci::VmResources& resources, Canceller* cancel);
 
   std::string id_;
   StateDir state_;
