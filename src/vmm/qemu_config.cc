@@ -159,6 +159,10 @@ Result<std::vector<std::string>> BuildQemuArgv(const QemuConfig& config) {
   if (!config.share_dir.empty()) {
     // multidevs=remap keeps inode numbers unique when the share spans several host filesystems
     // (the rootfs overlay plus bind-mounted volumes).
+    // Limitation: QEMU 7.2 in Debian 12 refuses to create special files (FIFOs, Unix sockets,
+    // device nodes) on a passthrough share ("broken or compromised client detected"), with or
+    // without -sandbox; the mapped security models would avoid it but store symlinks and owners
+    // in a form the host's rootfs snapshot cannot keep.
     Add(argv, {"-fsdev", "local,id=share,path=" + OptValue(config.share_dir) +
                              ",security_model=passthrough,multidevs=remap"});
     Add(argv, {"-device", "virtio-9p-device,fsdev=share,mount_tag=" + config.share_tag});

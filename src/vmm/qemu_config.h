@@ -17,7 +17,9 @@ struct QemuConfig {
   Accel accel = Accel::kTcg;
   uint32_t vcpus = 1;
   uint64_t memory_mib = 256;
-  std::string kernel;  // bzImage path
+  // bzImage, or an uncompressed vmlinux with a PVH note (boots about 0.3 s sooner under TCG: no
+  // decompression).
+  std::string kernel;
   std::string initrd;  // initramfs path
   // TCG only: the host TSC rate (HostTscKhz()), passed to the guest as tsc_early_khz so it need
   // not calibrate; 0 = let the guest calibrate.

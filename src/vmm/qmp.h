@@ -32,6 +32,7 @@ class QmpClient {
   void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
 
   // ACPI power button; the guest decides whether to honour it.
+  // Limitation: cocoon's microvm runs without ACPI (acpi=off), so there it does nothing.
   Status SystemPowerdown();
   // "quit": QEMU exits at once. The connection closing before the reply is success.
   Status Quit();

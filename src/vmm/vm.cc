@@ -48,8 +48,10 @@ Result<std::unique_ptr<Vm>> Vm::Launch(const QemuConfig& given) {
   SpawnOptions options;
   options.argv = std::move(argv);
   options.fds = {{2, err.get()}, {config.agent_fd, config.agent_fd}};
-  options.new_process_group = true;       // a terminal's Ctrl-C reaches cocoon, not QEMU
-  options.parent_death_signal = SIGKILL;  // QEMU never outlives a crashed cocoon
+  options.new_process_group = true;  // a terminal's Ctrl-C reaches cocoon, not QEMU
+  // QEMU never outlives a crashed cocoon.
+  // Limitation: the signal follows the calling thread, not the process (see vm.h).
+  options.parent_death_signal = SIGKILL;
   auto child = ChildProcess::Spawn(options);
   if (!child.ok()) return child.error().Wrap("launch QEMU");
   std::unique_ptr<Vm> vm(new Vm(config, std::move(child).value()));
