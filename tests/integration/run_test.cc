@@ -48,6 +48,19 @@ TEST_F(RunTest, PipedStdinReachesTheProcessAndEofEndsIt) {
 TEST_F(RunTest, SigkillInsideGives137) {
   std::string id = NewId();
   std::string bundle = MakeBundle({"sh", "-c", "echo before; kill -9 $$; echo after"});
+  // The kernel shields a pid namespace's init from its own namespace's SIGKILL, so the process
+  // runs in the guest's pid namespace here, where it is an ordinary process.
+  auto spec_text = ReadFile(bundle + "/config.json");
+  ASSERT_TRUE(spec_text.ok());
+  auto spec = nlohmann::json::parse(*spec_text);
+  auto& ns = spec["linux"]["namespaces"];
+  for (auto it = ns.begin(); it != ns.end(); ++it) {
+    if ((*it)["type"] == "pid") {
+      ns.erase(it);
+      break;
+    }
+  }
+  ASSERT_TRUE(WriteFileAtomic(bundle + "/config.json", spec.dump()).ok());
   Outcome o = Cocoon({"run", "--bundle", bundle, id});
   EXPECT_EQ(o.exit_code, 137) << o.err;
   EXPECT_EQ(o.out, "before\n");
@@ -72,6 +85,24 @@ TEST_F(RunTest, SigtermToCocoonStopsTheContainer) {
   ASSERT_TRUE(status.has_value()) << "cocoon did not stop after SIGTERM";
   EXPECT_EQ(ExitCodeFromWaitStatus(*status), 42);
   EXPECT_NE((seen + ReadAllFd(out.get())).find("got-term"), std::string::npos);
+}
+
+TEST_F(RunTest, SigtermDuringBootCancelsIt) {
+  std::string id = NewId();
+  std::string bundle = MakeBundle({"sh", "-c", "echo should-not-run"});
+  int out_fd = -1;
+  ChildProcess cocoon = StartCocoon({"run", "--bundle", bundle, id}, &out_fd);
+  UniqueFd out(out_fd);
+  // Well inside the boot: QEMU is up, the guest agent is not yet.
+  for (int i = 0; i < 100 && QemuPidsFor(id).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(QemuPidsFor(id).empty()) << "QEMU did not start";
+  ASSERT_TRUE(cocoon.Signal(SIGTERM).ok());
+  auto status = cocoon.WaitFor(std::chrono::seconds(10));
+  ASSERT_TRUE(status.has_value()) << "cocoon ignored SIGTERM during boot";
+  EXPECT_EQ(ExitCodeFromWaitStatus(*status), 143);
+  EXPECT_EQ(ReadAllFd(out.get()), "");
 }
 
 TEST_F(RunTest, OneMebibyteOfOutputArrivesCompleteAndInOrder) {
