@@ -34,7 +34,7 @@ die() {
 [[ $# -le 1 ]] || die "usage: $0 [OUTPUT]"
 [[ -r $fragment ]] || die "missing $fragment"
 [[ -r $source_tar ]] || die "kernel source '$source_tar' not found (apt-get install linux-source-6.1)"
-for tool in make gcc flex bison bc tar xz sha256sum; do
+for tool in make gcc flex bison bc tar xz sha256sum flock; do
   command -v "$tool" >/dev/null || die "'$tool' is required to build the kernel"
 done
 
@@ -88,7 +88,8 @@ start=$(date +%s)
 work=$cache_dir/work
 mkdir -p "$work"
 # The unpacked tree is kept (keyed by source identity) so fragment changes rebuild
-# incrementally; it is never written to, builds go to a separate O= tree.
+# incrementally; objects go to a separate O= tree (merge_config.sh only drops a temp file in the
+# source tree, and the lock above keeps runs apart).
 src_key=$(echo "$src_id" | sha256sum | cut -c1-12)
 src=$work/linux-src-$src_key
 if [[ ! -f $src/Makefile ]]; then
