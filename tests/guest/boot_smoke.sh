@@ -216,9 +216,9 @@ boot() {
     -serial "file:$dir/console.log"
     -device virtio-serial-device
     -chardev "socket,id=agent,path=$work/agent.sock,server=on,wait=off"
-    -device virtserialport,chardev=agent,name=cocoon.agent
+    -device "virtserialport,chardev=agent,name=cocoon.agent"
     -fsdev "local,id=share,path=$share,security_model=passthrough"
-    -device virtio-9p-device,fsdev=share,mount_tag=cocoon)
+    -device "virtio-9p-device,fsdev=share,mount_tag=cocoon")
   echo "$QEMU ${args[*]}" >"$dir/cmdline"
   local c0
   children_cpu_ms

@@ -42,7 +42,7 @@ else
 fi
 rc=0
 "$guest/check-kernel-config.sh" "$work/good.config" >/dev/null 2>&1 || rc=$?
-[[ $rc -eq 2 ]] && pass "check-kernel-config usage error is exit 2" || fail "usage rc=$rc"
+if [[ $rc -eq 2 ]]; then pass "check-kernel-config usage error is exit 2"; else fail "usage rc=$rc"; fi
 
 # --- build-initramfs.sh ------------------------------------------------------------------------
 busybox_bin=$(readlink -f "$(command -v busybox)")
@@ -69,7 +69,11 @@ printf '\0' >>"$work/agent-changed"
 cat "$busybox_bin" >>"$work/agent-changed"
 chmod +x "$work/agent-changed"
 third=$("$guest/build-initramfs.sh" "$work/agent-changed" "$work/e.cpio.gz" 2>&1)
-[[ $third == *built* ]] && pass "a different agent misses the cache" || fail "cache not keyed on agent"
+if [[ $third == *built* ]]; then
+  pass "a different agent misses the cache"
+else
+  fail "cache not keyed on agent: $third"
+fi
 
 rc=0
 out=$("$guest/build-initramfs.sh" --no-cache /usr/bin/crun "$work/x.cpio.gz" 2>&1) || rc=$?
@@ -92,13 +96,17 @@ if awk '$3 != "root" || $4 != "root" {bad=1} END {exit bad}' <<<"$listing" &&
 else
   fail "owner or mtime not normalised"
 fi
-grep -q busybox <<<"$listing" && fail "busybox must not be in the product initramfs" ||
+if grep -q busybox <<<"$listing"; then
+  fail "busybox must not be in the product initramfs"
+else
   pass "no busybox in the initramfs (agent is /init)"
+fi
 
 mkdir "$work/root"
 (cd "$work/root" && zcat "$work/a.cpio.gz" | cpio -idm --quiet)
 # crun re-executes itself from /proc/self/exe: give the chroot a /proc in a private mount
 # namespace that disappears with the command.
+# shellcheck disable=SC2016  # $1 expands in the inner sh
 if out=$(unshare -m sh -c 'mount -t proc proc "$1/proc" && chroot "$1" /usr/bin/crun --version' \
   sh "$work/root" 2>&1) && [[ $out == *"crun version"* ]]; then
   pass "crun runs from the unpacked initramfs (chroot): ${out%%$'\n'*}"
