@@ -126,6 +126,8 @@ Result<v1::HandshakeResponse> AgentService::Handshake(const v1::HandshakeRequest
                           "read-timeout", "stat-process", "output-complete"}) {
     resp.add_capabilities(cap);
   }
+  std::lock_guard<std::mutex> lock(mu_);
+  resp.set_uptime_at_ready_s(ready_uptime_);
   return resp;
 }
 

@@ -133,7 +133,7 @@ Status ResolveAssets(EngineConfig* config) {
       return OkStatus();
     }
     std::string looked;
-    const char* file = std::string(name) == "kernel" ? "kernel" : "initramfs.cpio.gz";
+    const char* file = std::string(name) == "kernel" ? "kernel" : "initramfs.cpio";
     for (const auto& d : dirs) {
       std::string p = d + "/" + file;
       if (PathExists(p)) {

@@ -79,10 +79,7 @@ Status Sandbox::Boot(const EngineConfig& config, const oci::VmResources& resourc
     return hs.error();
   }
   timeline_.agent_ready_ms = timeline_.Since(std::chrono::steady_clock::now());
-  auto details = agent_->GuestDetails();
-  if (details.ok()) {
-    timeline_.kernel_entered_ms = timeline_.agent_ready_ms - details->uptime_at_ready_s() * 1000.0;
-  }
+  timeline_.kernel_entered_ms = timeline_.agent_ready_ms - hs->uptime_at_ready_s() * 1000.0;
   log.Debug("agent ready after {:.0f} ms", timeline_.agent_ready_ms);
   return OkStatus();
 }

@@ -24,7 +24,7 @@ QemuConfig ValidConfig() {
 const std::vector<std::string> kTail = {
     "-kernel",  "/cache/bzImage",
     "-initrd",  "/cache/initrd.cpio",
-    "-append",  "console=ttyS0 reboot=t panic=-1 no_timer_check",
+    "-append",  "console=ttyS0 reboot=t panic=-1 quiet no_timer_check pci=off noreplace-smp",
     "-chardev", "file,id=console,path=/run/cocoon/sb1/console.log",
     "-serial",  "chardev:console",
     "-chardev", "socket,id=qmp,path=/run/cocoon/sb1/qmp.sock,server=on,wait=off",
@@ -99,7 +99,8 @@ TEST(BuildQemuArgvTest, ShareAndCustomNames) {
   want = Concat(want, kTail);
   auto append = std::find(want.begin(), want.end(), "-append");
   ASSERT_NE(append, want.end());
-  *(append + 1) = "console=ttyS0 reboot=t panic=-1 no_timer_check cocoon.debug=1";
+  *(append + 1) =
+      "console=ttyS0 reboot=t panic=-1 quiet no_timer_check pci=off noreplace-smp cocoon.debug=1";
   want.back() = "virtserialport,chardev=agent,name=agent.v1";
   want = Concat(want, {"-fsdev",
                        "local,id=share,path=/run/cocoon/sb1/share,security_model=passthrough,"
@@ -126,17 +127,26 @@ TEST(KernelCmdlineTest, TscRateOnlyUnderTcg) {
   QemuConfig c = ValidConfig();
   c.guest_tsc_khz = 2445426;
   EXPECT_EQ(KernelCmdline(c),
-            "console=ttyS0 reboot=t panic=-1 no_timer_check tsc_early_khz=2445426");
+            "console=ttyS0 reboot=t panic=-1 quiet no_timer_check pci=off noreplace-smp "
+            "tsc_early_khz=2445426 tsc=reliable noapictimer");
+  // With more vCPUs the APIC timer drives their ticks and stays on.
+  c.vcpus = 2;
+  EXPECT_EQ(KernelCmdline(c),
+            "console=ttyS0 reboot=t panic=-1 quiet no_timer_check pci=off noreplace-smp "
+            "tsc_early_khz=2445426 tsc=reliable");
   // Under KVM the guest gets the rate from kvm-clock; the host's TSC rate may not apply.
   c.accel = Accel::kKvm;
-  EXPECT_EQ(KernelCmdline(c), "console=ttyS0 reboot=t panic=-1 no_timer_check");
+  EXPECT_EQ(KernelCmdline(c),
+            "console=ttyS0 reboot=t panic=-1 quiet no_timer_check pci=off noreplace-smp");
 }
 
 TEST(KernelCmdlineTest, StartsWithConsoleAndEndsWithExtra) {
   QemuConfig c = ValidConfig();
-  EXPECT_EQ(KernelCmdline(c), "console=ttyS0 reboot=t panic=-1 no_timer_check");
+  EXPECT_EQ(KernelCmdline(c),
+            "console=ttyS0 reboot=t panic=-1 quiet no_timer_check pci=off noreplace-smp");
   c.kernel_cmdline_extra = "a=1 b";
-  EXPECT_EQ(KernelCmdline(c), "console=ttyS0 reboot=t panic=-1 no_timer_check a=1 b");
+  EXPECT_EQ(KernelCmdline(c),
+            "console=ttyS0 reboot=t panic=-1 quiet no_timer_check pci=off noreplace-smp a=1 b");
 }
 
 TEST(BuildQemuArgvTest, LimitsAreInclusive) {
