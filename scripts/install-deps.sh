@@ -14,7 +14,7 @@ PACKAGES=(
   # runtime parts
   qemu-system-x86 crun busybox-static
   # tests and benchmarks
-  runc hyperfine procps iproute2 util-linux file
+  runc hyperfine procps iproute2 util-linux file python3 jq
 )
 
 missing=()
