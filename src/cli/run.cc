@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 #include "oci/spec.h"
 #include "sandbox/mounts.h"
 #include "sandbox/sandbox.h"
+#include "vmm/accel.h"
 
 namespace cocoon::cli {
 namespace {
@@ -126,6 +128,19 @@ void BlockSignals() {
   ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
+// Says once per state root and host boot (the state root lives on /run) that VMs run under TCG,
+// so a user learns why they are slow without every run's stderr carrying the line.
+void NoticeAccelerator(const sandbox::EngineConfig& config) {
+  if (config.accel->accel != vmm::Accel::kTcg) return;
+  std::string marker = config.state_root + "/.tcg-notice";
+  if (PathExists(marker)) return;
+  std::fprintf(stderr,
+               "cocoon: notice: no usable KVM (%s); VMs run under TCG software emulation, "
+               "which is slower\n",
+               config.accel->reason.c_str());
+  if (MakeDirs(config.state_root, 0711).ok()) (void)WriteFileAtomic(marker, "", 0644);
+}
+
 // Writes the start-up breakdown as JSON when COCOON_TIMINGS_FILE names a file (bench/ uses it).
 void WriteTimings(const sandbox::StartTimeline& t, double created, double started, double exited,
                   double stopped) {
@@ -152,6 +167,8 @@ int RunCommand(const GlobalOptions& global, const RunOptions& options) {
   if (!config.ok()) return Fail(config.error().message());
   Status assets = sandbox::ResolveAssets(&*config);
   if (!assets.ok()) return Fail(assets.error().message());
+  config->accel = vmm::DetectAccelerator();
+  NoticeAccelerator(*config);
 
   // Both must happen before the first thread exists (see EnterPrivateMountNamespace).
   Status ns = sandbox::EnterPrivateMountNamespace();

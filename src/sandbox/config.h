@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
+#include "vmm/accel.h"
 
 namespace cocoon::sandbox {
 
@@ -21,6 +23,9 @@ struct EngineConfig {
   uint64_t default_memory_mib = 256;
   std::string kernel_cmdline_extra;
   std::string config_file;  // the file that was read, or "" if none
+  // The accelerator decision, made once by the front end (which may tell the user about it);
+  // Sandbox::Create detects it itself when this is unset.
+  std::optional<vmm::AccelDecision> accel;
   // Where each setting came from, for `cocoon env`: "default", "file", or "env".
   std::vector<std::pair<std::string, std::string>> origins;
 };

@@ -42,7 +42,7 @@ Status Sandbox::Boot(const EngineConfig& config, const oci::VmResources& resourc
   UniqueFd host_end, qemu_end;
   COCOON_RETURN_IF_ERROR(MakeSocketPair(&host_end, &qemu_end));
 
-  vmm::AccelDecision accel = vmm::DetectAccelerator();
+  vmm::AccelDecision accel = config.accel ? *config.accel : vmm::DetectAccelerator();
   vmm::QemuConfig qc;
   qc.qemu_binary = config.qemu_binary;
   qc.name = id_;

@@ -30,13 +30,7 @@ TEST_F(BadInputTest, MalformedConfigJson) {
 TEST_F(BadInputTest, NoProcessArgs) {
   std::string id = NewId();
   std::string bundle = MakeBundle({"true"});
-  auto text = ReadFile(bundle + "/config.json");
-  ASSERT_TRUE(text.ok());
-  std::string spec = *text;
-  size_t at = spec.find("\"args\"");
-  ASSERT_NE(at, std::string::npos);
-  spec.replace(at, 6, "\"argz\"");
-  ASSERT_TRUE(WriteFileAtomic(bundle + "/config.json", spec).ok());
+  EditSpec(bundle, [](nlohmann::json& spec) { spec["process"].erase("args"); });
   ExpectFailure(Cocoon({"run", "--bundle", bundle, id}), "process.args is missing");
 }
 

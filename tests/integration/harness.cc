@@ -50,6 +50,9 @@ void CocoonTest::SetUp() {
   ASSERT_NE(::mkdtemp(tmpl), nullptr);
   work_ = tmpl;
   root_ = work_ + "/state";
+  // The one-time TCG notice would otherwise open the first run's stderr; TcgNoticeOnce tests it.
+  ASSERT_TRUE(MakeDirs(root_, 0711).ok());
+  ASSERT_TRUE(WriteFileAtomic(root_ + "/.tcg-notice", "").ok());
 }
 
 void CocoonTest::TearDown() {
@@ -83,6 +86,15 @@ std::string CocoonTest::MakeBundle(const std::vector<std::string>& args, bool tt
   auto st = r->Wait();
   EXPECT_TRUE(st.ok() && ExitCodeFromWaitStatus(*st) == 0) << "make-bundle.sh failed";
   return dir;
+}
+
+void CocoonTest::EditSpec(const std::string& bundle,
+                          const std::function<void(nlohmann::json&)>& edit) {
+  auto text = ReadFile(bundle + "/config.json");
+  ASSERT_TRUE(text.ok()) << text.error().message();
+  nlohmann::json spec = nlohmann::json::parse(*text);
+  edit(spec);
+  ASSERT_TRUE(WriteFileAtomic(bundle + "/config.json", spec.dump()).ok());
 }
 
 Outcome CocoonTest::Cocoon(const std::vector<std::string>& args, const std::string& input,

@@ -6,8 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "common/process.h"
 
@@ -28,6 +31,8 @@ class CocoonTest : public ::testing::Test {
   std::string NewId();
   // Creates a busybox bundle running `args` (make-bundle.sh); returns its directory.
   std::string MakeBundle(const std::vector<std::string>& args, bool tty = false);
+  // Rewrites <bundle>/config.json through `edit`.
+  void EditSpec(const std::string& bundle, const std::function<void(nlohmann::json&)>& edit);
   // Runs `cocoon --root <root> <args...>` to completion with `input` on stdin.
   Outcome Cocoon(const std::vector<std::string>& args, const std::string& input = "",
                  const std::vector<std::string>& extra_env = {});

@@ -5,6 +5,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -50,17 +51,15 @@ TEST_F(RunTest, SigkillInsideGives137) {
   std::string bundle = MakeBundle({"sh", "-c", "echo before; kill -9 $$; echo after"});
   // The kernel shields a pid namespace's init from its own namespace's SIGKILL, so the process
   // runs in the guest's pid namespace here, where it is an ordinary process.
-  auto spec_text = ReadFile(bundle + "/config.json");
-  ASSERT_TRUE(spec_text.ok());
-  auto spec = nlohmann::json::parse(*spec_text);
-  auto& ns = spec["linux"]["namespaces"];
-  for (auto it = ns.begin(); it != ns.end(); ++it) {
-    if ((*it)["type"] == "pid") {
-      ns.erase(it);
-      break;
+  EditSpec(bundle, [](nlohmann::json& spec) {
+    auto& ns = spec["linux"]["namespaces"];
+    for (auto it = ns.begin(); it != ns.end(); ++it) {
+      if ((*it)["type"] == "pid") {
+        ns.erase(it);
+        break;
+      }
     }
-  }
-  ASSERT_TRUE(WriteFileAtomic(bundle + "/config.json", spec.dump()).ok());
+  });
   Outcome o = Cocoon({"run", "--bundle", bundle, id});
   EXPECT_EQ(o.exit_code, 137) << o.err;
   EXPECT_EQ(o.out, "before\n");
@@ -112,11 +111,9 @@ TEST_F(RunTest, OneMebibyteOfOutputArrivesCompleteAndInOrder) {
        "dd if=/dev/urandom of=/tmp/blob bs=4096 count=256 2>/dev/null; md5sum /tmp/blob >&2; "
        "cat /tmp/blob"});
   // The rootfs is read-only; /tmp must be writable for the blob.
-  auto spec_text = ReadFile(bundle + "/config.json");
-  ASSERT_TRUE(spec_text.ok());
-  auto spec = nlohmann::json::parse(*spec_text);
-  spec["mounts"].push_back({{"destination", "/tmp"}, {"type", "tmpfs"}, {"source", "tmpfs"}});
-  ASSERT_TRUE(WriteFileAtomic(bundle + "/config.json", spec.dump()).ok());
+  EditSpec(bundle, [](nlohmann::json& spec) {
+    spec["mounts"].push_back({{"destination", "/tmp"}, {"type", "tmpfs"}, {"source", "tmpfs"}});
+  });
 
   Outcome o = Cocoon({"run", "--bundle", bundle, id});
   ASSERT_EQ(o.exit_code, 0) << o.err;
@@ -174,6 +171,25 @@ TEST_F(RunTest, KilledCocoonLeavesNoVmAndTheIdCanBeReused) {
   std::string again = MakeBundle({"true"});
   Outcome o = Cocoon({"run", "--bundle", again, id});
   EXPECT_EQ(o.exit_code, 0) << o.err;
+}
+
+TEST_F(RunTest, TcgNoticeOnce) {
+  ASSERT_EQ(::unlink((root_ + "/.tcg-notice").c_str()), 0);
+  Outcome env = Cocoon({"env", "--json"});
+  ASSERT_EQ(env.exit_code, 0);
+  bool tcg = nlohmann::json::parse(env.out)["accelerator"]["value"] == "tcg";
+  std::string bundle = MakeBundle({"true"});
+  Outcome first = Cocoon({"run", "--bundle", bundle, NewId()});
+  Outcome second = Cocoon({"run", "--bundle", bundle, NewId()});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  if (tcg) {
+    EXPECT_EQ(first.err.rfind("cocoon: notice: no usable KVM (", 0), 0u) << first.err;
+    EXPECT_EQ(std::count(first.err.begin(), first.err.end(), '\n'), 1) << first.err;
+  } else {
+    EXPECT_EQ(first.err, "");
+  }
+  EXPECT_EQ(second.err, "");
 }
 
 TEST_F(RunTest, CheckVersionAndEnv) {
