@@ -171,7 +171,9 @@ Result<GuestSpec> RewriteForGuest(const Bundle& bundle, const std::string& conta
       m["source"] = std::string(kGuestShareRoot) + "/" + rel;
     }
   }
-  // Hooks are host programs; cocoon runs them on the host, never in the guest.
+  // Hooks are host programs and must never run in the guest.
+  // Limitation: cocoon does not run OCI hooks on the host yet either; host-side hooks come with
+  // the networking work, which needs them.
   spec.erase("hooks");
   if (auto l = spec.find("linux"); l != spec.end() && l->is_object()) {
     if (auto ns = l->find("namespaces"); ns != l->end() && ns->is_array()) {
