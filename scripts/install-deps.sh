@@ -15,6 +15,8 @@ PACKAGES=(
   qemu-system-x86 crun busybox-static
   # tests and benchmarks
   runc hyperfine procps iproute2 util-linux file python3 jq
+  # the containerd shim's integration test (a private containerd 1.6 with ctr)
+  containerd
 )
 
 missing=()

@@ -1,0 +1,58 @@
+// `delete`: containerd runs it after every teardown and after a shim crash. It must be
+// idempotent, must spare a daemon that still serves, and must answer within 5 s (contract 1.6).
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "common/io.h"
+#include "common/log.h"
+#include "proto/containerd_task.pb.h"
+#include "sandbox/config.h"
+#include "sandbox/state_dir.h"
+#include "shim/commands.h"
+#include "shim/rootfs.h"
+#include "shim/timestamps.h"
+
+namespace cocoon::shim {
+namespace {
+
+// With the daemon gone, its VM's state directory (and a QEMU that outlived it) are leftovers.
+void CleanSandboxState(const std::string& id) {
+  auto config = sandbox::LoadConfig();
+  std::string root = config.ok() ? config->state_root : sandbox::EngineConfig().state_root;
+  std::string dir = root + "/" + id;
+  if (!PathExists(dir) || sandbox::OwnerAlive(dir)) return;
+  Status cleaned = sandbox::CleanStale(dir);
+  if (!cleaned.ok()) {
+    std::fprintf(stderr, "cocoon: clean %s: %s\n", dir.c_str(), cleaned.error().message().c_str());
+  }
+}
+
+}  // namespace
+
+std::string DeleteResponseBytes(uint32_t pid) {
+  ::containerd::task::v2::DeleteResponse resp;
+  resp.set_pid(pid);
+  resp.set_exit_status(128 + 9);  // as runc: the process is gone, as if SIGKILLed
+  *resp.mutable_exited_at() = Now();
+  return resp.SerializeAsString();
+}
+
+int RunDelete(const ShimFlags& flags) {
+  SetLogFd(-1);  // stdout carries the response; stderr is for cleanup warnings only
+  std::string bundle = BundleDir(flags);
+  std::string socket = SocketForBundle(flags, bundle);
+  bool daemon_alive =
+      PathExists(socket) && ConnectUnix(socket, std::chrono::milliseconds(500)).ok();
+  if (!daemon_alive) {
+    if (PathExists(socket)) ::unlink(socket.c_str());
+    CleanSandboxState(flags.id);
+  }
+  // The daemon mounts in a private namespace; this is for mounts made anywhere else.
+  UnmountAll(bundle + "/rootfs");
+  std::string out = DeleteResponseBytes(0);
+  if (!WriteAll(STDOUT_FILENO, out).ok()) return 1;
+  return 0;
+}
+
+}  // namespace cocoon::shim
