@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/io.h"
 #include "common/log.h"
 #include "sandbox/config.h"
 #include "sandbox/mounts.h"
@@ -40,6 +41,9 @@ class SocketFile {
 
 int RunDaemon(const ShimFlags& flags) {
   UniqueFd listener(kListenFd);
+  // Inherited without close-on-exec; QEMU must not inherit it too, or the socket would keep
+  // accepting after a crash of this daemon and `delete` would take the daemon for alive.
+  (void)SetCloexec(kListenFd, true);
   SocketFile socket(flags.socket);
   LogToBundleFifo(flags.bundle, flags.debug);
   Logger log = Log().With("runtime", "io.containerd.cocoon.v2").With("id", flags.id);

@@ -16,12 +16,14 @@
 namespace cocoon::shim {
 namespace {
 
-// With the daemon gone, its VM's state directory (and a QEMU that outlived it) are leftovers.
+// With the daemon gone (its socket refuses connections), its VM's state directory and a QEMU
+// that outlived it are leftovers. OwnerAlive is no guide here: a SIGKILLed daemon may linger as a
+// zombie that nobody reaps yet, with the same pid and start time.
 void CleanSandboxState(const std::string& id) {
   auto config = sandbox::LoadConfig();
   std::string root = config.ok() ? config->state_root : sandbox::EngineConfig().state_root;
   std::string dir = root + "/" + id;
-  if (!PathExists(dir) || sandbox::OwnerAlive(dir)) return;
+  if (!PathExists(dir)) return;
   Status cleaned = sandbox::CleanStale(dir);
   if (!cleaned.ok()) {
     std::fprintf(stderr, "cocoon: clean %s: %s\n", dir.c_str(), cleaned.error().message().c_str());

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# shim_test.sh BIN_DIR SOURCE_DIR: a private containerd 1.6 (own root, state, sockets under a temp
+# dir) runs busybox containers through containerd-shim-cocoon-v2: `uname -r` shows the guest
+# kernel, stdout/stderr and the exit code come through, and nothing is left afterwards.
+set -euo pipefail
+bin_dir=$(cd "$1" && pwd)
+src_dir=$(cd "$2" && pwd)
+shim="$bin_dir/containerd-shim-cocoon-v2"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+for tool in containerd ctr; do
+  command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/install-deps.sh)"
+done
+[ "$(id -u)" -eq 0 ] || fail "needs root"
+[ -x "$shim" ] || fail "no shim at $shim"
+
+t=$(mktemp -d /tmp/cocoon-shim-it.XXXXXX)
+sock="$t/containerd.sock"
+ns=cocoon-it
+ctrd_pid=""
+ids=()
+
+shim_pids() { pgrep -f -- "containerd-shim-cocoon-v2 .*-address $sock " || true; }
+cleanup() {
+  set +e
+  for id in "${ids[@]}"; do
+    ctr -a "$sock" -n "$ns" task kill -s SIGKILL "$id" >/dev/null 2>&1
+    ctr -a "$sock" -n "$ns" task rm -f "$id" >/dev/null 2>&1
+    ctr -a "$sock" -n "$ns" container rm "$id" >/dev/null 2>&1
+  done
+  if [ -n "$ctrd_pid" ]; then
+    kill -TERM "$ctrd_pid" 2>/dev/null
+    wait "$ctrd_pid" 2>/dev/null
+  fi
+  for p in $(shim_pids); do kill -KILL "$p" 2>/dev/null; done
+  # Mounts left under the temp dir (snapshots), deepest first.
+  grep -o " $t[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+  [ -n "${SHIM_TEST_KEEP:-}" ] || rm -rf "$t"
+}
+trap cleanup EXIT
+
+# --- an OCI image layout holding the busybox rootfs of make-bundle.sh, built by hand ---
+COCOON_BIN="$bin_dir/cocoon" "$src_dir/scripts/make-bundle.sh" "$t/bundle" -- true >/dev/null
+layout="$t/layout"
+mkdir -p "$layout/blobs/sha256"
+blob() {  # blob FILE -> prints "digest size", stores the file under blobs/
+  local d s
+  d=$(sha256sum "$1" | cut -d' ' -f1)
+  s=$(stat -c %s "$1")
+  mv "$1" "$layout/blobs/sha256/$d"
+  echo "$d $s"
+}
+tar -C "$t/bundle/rootfs" -cf "$t/layer.tar" .
+read -r layer_digest layer_size < <(blob "$t/layer.tar")
+cat > "$t/config.json" <<JSON
+{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:$layer_digest"]}}
+JSON
+read -r config_digest config_size < <(blob "$t/config.json")
+cat > "$t/manifest.json" <<JSON
+{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:$config_digest","size":$config_size},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:$layer_digest","size":$layer_size}]}
+JSON
+read -r manifest_digest manifest_size < <(blob "$t/manifest.json")
+image=docker.io/cocoon-it/busybox:latest
+cat > "$layout/index.json" <<JSON
+{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:$manifest_digest","size":$manifest_size,"platform":{"architecture":"amd64","os":"linux"},"annotations":{"io.containerd.image.name":"$image","org.opencontainers.image.ref.name":"latest"}}]}
+JSON
+echo '{"imageLayoutVersion":"1.0.0"}' > "$layout/oci-layout"
+tar -C "$layout" -cf "$t/image.tar" .
+
+# --- a private containerd that finds the shim through PATH ---
+cat > "$t/config.toml" <<TOML
+version = 2
+root = "$t/root"
+state = "$t/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$sock"
+[debug]
+  level = "debug"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$t/opt"
+TOML
+PATH="$bin_dir:$PATH" containerd --config "$t/config.toml" > "$t/containerd.log" 2>&1 &
+ctrd_pid=$!
+for _ in $(seq 100); do
+  ctr -a "$sock" version >/dev/null 2>&1 && break
+  sleep 0.1
+done
+ctr -a "$sock" version >/dev/null || { cat "$t/containerd.log" >&2; fail "containerd did not start"; }
+C=(ctr -a "$sock" -n "$ns")
+"${C[@]}" images import "$t/image.tar" >/dev/null
+"${C[@]}" images ls -q | grep -qx "$image" || fail "image $image not imported"
+
+# The snapshotter: overlayfs where the temp dir supports it, else native (bind mounts).
+snap=overlayfs
+if ! "${C[@]}" plugins ls 2>/dev/null | grep -E "overlayfs +.* ok" >/dev/null; then snap=native; fi
+"${C[@]}" images unpack --snapshotter "$snap" "$image" >/dev/null 2>&1 || true
+run() {  # run ID ARGS... : ctr run --rm through the shim, stdin from $t/in; stdout in $t/out,
+         # stderr in $t/err
+  local id=$1; shift
+  ids+=("$id")
+  set +e
+  "${C[@]}" run --rm --snapshotter "$snap" --runtime io.containerd.cocoon.v2 "$image" "$id" "$@" \
+    < "$t/in" > "$t/out" 2> "$t/err"
+  rc=$?
+  set -e
+}
+: > "$t/in"
+
+# 1. uname -r comes from the guest kernel, not the host's.
+run it-uname uname -r
+[ "$rc" -eq 0 ] || { cat "$t/err" >&2; tail -50 "$t/containerd.log" >&2; fail "uname: exit $rc"; }
+guest=$(tr -d '\r\n' < "$t/out")
+[ -n "$guest" ] || fail "uname printed nothing"
+[ "$guest" != "$(uname -r)" ] || fail "uname -r shows the host kernel ($guest)"
+echo "guest kernel: $guest (host: $(uname -r))"
+
+# 2. stdout, stderr and the exit code propagate; the events reach containerd and decode.
+"${C[@]}" events > "$t/events" 2>&1 &
+events_pid=$!
+sleep 0.5
+run it-exit sh -c 'echo out; echo err >&2; exit 3'
+[ "$rc" -eq 3 ] || { cat "$t/err" >&2; fail "exit code $rc, expected 3"; }
+grep -qx out "$t/out" || fail "stdout: $(cat "$t/out")"
+grep -qx err "$t/err" || fail "stderr: $(cat "$t/err")"
+sleep 0.5
+kill "$events_pid"
+wait "$events_pid" 2>/dev/null || true
+for topic in /tasks/create /tasks/start /tasks/exit /tasks/delete; do
+  grep -q "$ns $topic {\"container_id\":\"it-exit\"" "$t/events" ||
+    { cat "$t/events" >&2; fail "event $topic of it-exit not seen"; }
+done
+grep "/tasks/exit" "$t/events" | grep -q '"exit_status":3' || fail "exit event without status 3"
+! grep -qi "unmarshal" "$t/events" "$t/containerd.log" || fail "events did not decode"
+
+# 3. stdin reaches the process and its end gives it EOF (CloseIO).
+printf 'data\n' > "$t/in"
+run it-stdin cat
+[ "$rc" -eq 0 ] || { cat "$t/err" >&2; fail "cat: exit $rc"; }
+grep -qx data "$t/out" || fail "stdin not relayed: $(cat "$t/out")"
+
+# 4. The shim logs into containerd's log (the bundle's log FIFO).
+grep -q 'msg="shim daemon serving' "$t/containerd.log" || fail "no shim log line in containerd's log"
+
+# 5. Detached: list, an unsupported RPC, kill, a second kill, rm; then the daemon is gone.
+ids+=(it-det)
+"${C[@]}" run -d --snapshotter "$snap" --runtime io.containerd.cocoon.v2 "$image" it-det sleep 300
+"${C[@]}" task ls | grep -E "^it-det +[0-9]+ +RUNNING" >/dev/null || fail "it-det not RUNNING: $("${C[@]}" task ls)"
+! "${C[@]}" task pause it-det 2> "$t/err" || fail "pause succeeded"
+grep -q "not implemented" "$t/err" || fail "pause: $(cat "$t/err")"
+"${C[@]}" task kill -s SIGKILL it-det
+for _ in $(seq 100); do "${C[@]}" task ls | grep -q "it-det .*STOPPED" && break; sleep 0.1; done
+"${C[@]}" task ls | grep -q "it-det .*STOPPED" || fail "it-det not STOPPED after kill"
+! "${C[@]}" task kill -s SIGKILL it-det 2> "$t/err" || fail "second kill succeeded"
+grep -q "not found" "$t/err" || fail "second kill: $(cat "$t/err")"
+"${C[@]}" task rm it-det >/dev/null
+"${C[@]}" container rm it-det
+
+# 6. A shim daemon killed with SIGKILL: containerd runs `delete`, which cleans up after it.
+ids+=(it-crash)
+"${C[@]}" run -d --snapshotter "$snap" --runtime io.containerd.cocoon.v2 "$image" it-crash sleep 300
+daemon=$(shim_pids | head -1)
+[ -n "$daemon" ] || fail "no shim daemon for it-crash"
+kill -KILL "$daemon"
+for _ in $(seq 100); do [ -z "$("${C[@]}" task ls -q)" ] && break; sleep 0.1; done
+[ -z "$("${C[@]}" task ls -q)" ] || fail "it-crash still listed: $("${C[@]}" task ls)"
+"${C[@]}" container rm it-crash
+
+# 7. Nothing left: tasks, shim daemons, QEMU, mounts, sockets, bundles.
+[ -z "$("${C[@]}" task ls -q)" ] || fail "tasks left: $("${C[@]}" task ls)"
+for _ in $(seq 50); do [ -z "$(shim_pids)" ] && break; sleep 0.1; done
+[ -z "$(shim_pids)" ] || fail "shim daemons left: $(shim_pids)"
+for id in "${ids[@]}"; do
+  ! pgrep -f "qemu-system.*$id" >/dev/null || fail "QEMU of $id left"
+  [ ! -e "/run/cocoon/$id" ] || fail "state directory /run/cocoon/$id left"
+  [ ! -e "$t/state/io.containerd.runtime.v2.task/$ns/$id" ] || fail "bundle of $id left"
+done
+! grep -q "$t/state" /proc/self/mounts || fail "mounts left: $(grep "$t/state" /proc/self/mounts)"
+echo "PASS"
