@@ -141,6 +141,12 @@ grep -qx data "$t/out" || fail "stdin not relayed: $(cat "$t/out")"
 # 4. The shim logs into containerd's log (the bundle's log FIFO).
 grep -q 'msg="shim daemon serving' "$t/containerd.log" || fail "no shim log line in containerd's log"
 
+# 4b. A terminal: the process gets a pty of the size ctr gives it.
+ids+=(it-tty)
+script -qec "stty rows 33 cols 101; ${C[*]} run -t --rm --snapshotter $snap --runtime io.containerd.cocoon.v2 $image it-tty sh -c 'tty; stty size'" /dev/null < /dev/null > "$t/out" 2>&1 || true
+grep -q "/dev/pts/" "$t/out" || fail "no pty: $(cat "$t/out")"
+grep -q "33 101" "$t/out" || fail "pty size: $(cat "$t/out")"
+
 # 5. Detached: list, an unsupported RPC, kill, a second kill, rm; then the daemon is gone.
 ids+=(it-det)
 "${C[@]}" run -d --snapshotter "$snap" --runtime io.containerd.cocoon.v2 "$image" it-det sleep 300
@@ -165,7 +171,37 @@ for _ in $(seq 100); do [ -z "$("${C[@]}" task ls -q)" ] && break; sleep 0.1; do
 [ -z "$("${C[@]}" task ls -q)" ] || fail "it-crash still listed: $("${C[@]}" task ls)"
 "${C[@]}" container rm it-crash
 
-# 7. Nothing left: tasks, shim daemons, QEMU, mounts, sockets, bundles.
+# 7. `start` hygiene, by hand: only the address on stdout, nothing on stderr, a daemon holding
+# no pipe of ours; then `delete` of a daemon that is gone prints a DeleteResponse and cleans up.
+hb="$t/hand-bundle"
+mkdir -p "$hb/rootfs"
+echo '{"annotations":{"io.containerd.cocoon.group":"hand"}}' > "$hb/config.json"
+start_args=(-namespace "$ns" -address "$sock" -publish-binary /usr/bin/containerd -id it-hand)
+# Command substitution reads until the pipe closes: a daemon that kept it would hold us ~60 s.
+t0=$(date +%s%N)
+out=$(cd "$hb" && env -u TTRPC_ADDRESS "$shim" "${start_args[@]}" start < /dev/null 2> "$t/err")
+elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$elapsed_ms" -lt 2000 ] || fail "start took $elapsed_ms ms (a daemon holding its pipe?)"
+echo "start returned in $elapsed_ms ms"
+printf '%s' "$out" > "$t/out"
+[ ! -s "$t/err" ] || fail "start wrote to stderr: $(cat "$t/err")"
+[ "$(wc -l < "$t/out")" -eq 0 ] || fail "start printed more than the address: $(cat "$t/out")"
+grep -qE '^unix:///run/containerd/s/[0-9a-f]{64}$' "$t/out" || fail "start printed $(cat "$t/out")"
+[ "$(cat "$hb/address")" = "$(cat "$t/out")" ] || fail "address file differs from the output"
+hand_socket=${out#unix://}
+[ -S "$hand_socket" ] || fail "no socket at $hand_socket"
+hand_pid=$(cat "$hb/shim.pid")
+# The same group gets the same (live) daemon.
+(cd "$hb" && "$shim" "${start_args[@]}" start < /dev/null > "$t/out2" 2>&1)
+cmp -s "$t/out" "$t/out2" || fail "second start: $(cat "$t/out2")"
+kill -KILL "$hand_pid"
+for _ in $(seq 50); do ! kill -0 "$hand_pid" 2>/dev/null && break; sleep 0.1; done
+(cd "$hb" && "$shim" "${start_args[@]}" -bundle "$hb" delete < /dev/null > "$t/out" 2> "$t/err")
+# exit_status 137 (field 2) and an exited_at (field 3).
+od -An -tx1 "$t/out" | tr -d ' \n' | grep -q '^1089011a' || fail "delete printed $(od -An -tx1 "$t/out")"
+[ ! -e "$hand_socket" ] || fail "delete left $hand_socket"
+
+# 8. Nothing left: tasks, shim daemons, QEMU, mounts, sockets, bundles.
 [ -z "$("${C[@]}" task ls -q)" ] || fail "tasks left: $("${C[@]}" task ls)"
 for _ in $(seq 50); do [ -z "$(shim_pids)" ] && break; sleep 0.1; done
 [ -z "$(shim_pids)" ] || fail "shim daemons left: $(shim_pids)"
