@@ -169,6 +169,8 @@ daemon=$(shim_pids | head -1)
 kill -KILL "$daemon"
 for _ in $(seq 100); do [ -z "$("${C[@]}" task ls -q)" ] && break; sleep 0.1; done
 [ -z "$("${C[@]}" task ls -q)" ] || fail "it-crash still listed: $("${C[@]}" task ls)"
+# containerd may list the task as gone while `delete` still runs (it waits for the VM to die).
+for _ in $(seq 50); do [ ! -e /run/cocoon/it-crash ] && break; sleep 0.1; done
 "${C[@]}" container rm it-crash
 
 # 7. `start` hygiene, by hand: only the address on stdout, nothing on stderr, a daemon holding
