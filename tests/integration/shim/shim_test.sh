@@ -79,13 +79,16 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [plugins."io.containerd.internal.v1.opt"]
   path = "$t/opt"
 TOML
-PATH="$bin_dir:$PATH" containerd --config "$t/config.toml" > "$t/containerd.log" 2>&1 &
-ctrd_pid=$!
-for _ in $(seq 100); do
-  ctr -a "$sock" version >/dev/null 2>&1 && break
-  sleep 0.1
-done
-ctr -a "$sock" version >/dev/null || { cat "$t/containerd.log" >&2; fail "containerd did not start"; }
+start_containerd() {
+  PATH="$bin_dir:$PATH" containerd --config "$t/config.toml" >> "$t/containerd.log" 2>&1 &
+  ctrd_pid=$!
+  for _ in $(seq 100); do
+    ctr -a "$sock" version >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  ctr -a "$sock" version >/dev/null || { cat "$t/containerd.log" >&2; fail "containerd did not start"; }
+}
+start_containerd
 C=(ctr -a "$sock" -n "$ns")
 "${C[@]}" images import "$t/image.tar" >/dev/null
 "${C[@]}" images ls -q | grep -qx "$image" || fail "image $image not imported"
@@ -172,6 +175,27 @@ for _ in $(seq 100); do [ -z "$("${C[@]}" task ls -q)" ] && break; sleep 0.1; do
 # containerd may list the task as gone while `delete` still runs (it waits for the VM to die).
 for _ in $(seq 50); do [ ! -e /run/cocoon/it-crash ] && break; sleep 0.1; done
 "${C[@]}" container rm it-crash
+
+# 6b. containerd restarts under a running task: it reconnects to the daemon (Connect), and the
+# exit after the restart is published to the new containerd.
+ids+=(it-restart)
+"${C[@]}" run -d --snapshotter "$snap" --runtime io.containerd.cocoon.v2 "$image" it-restart sleep 300
+kill -TERM "$ctrd_pid"
+wait "$ctrd_pid" 2>/dev/null || true
+start_containerd
+"${C[@]}" task ls | grep -E "^it-restart +[0-9]+ +RUNNING" >/dev/null ||
+  fail "it-restart not RUNNING after the restart: $("${C[@]}" task ls)"
+"${C[@]}" events > "$t/events2" 2>&1 &
+events_pid=$!
+sleep 0.5
+"${C[@]}" task kill -s SIGKILL it-restart
+for _ in $(seq 100); do grep -q "/tasks/exit" "$t/events2" && break; sleep 0.1; done
+kill "$events_pid"
+wait "$events_pid" 2>/dev/null || true
+grep -q '/tasks/exit {"container_id":"it-restart".*"exit_status":137' "$t/events2" ||
+  fail "no exit event after the restart: $(cat "$t/events2")"
+"${C[@]}" task rm it-restart >/dev/null
+"${C[@]}" container rm it-restart
 
 # 7. `start` hygiene, by hand: only the address on stdout, nothing on stderr, a daemon holding
 # no pipe of ours; then `delete` of a daemon that is gone prints a DeleteResponse and cleans up.
