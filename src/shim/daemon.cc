@@ -53,7 +53,9 @@ int RunDaemon(const ShimFlags& flags) {
     log.Error("{}", ns.error().message());
     return 1;
   }
-  auto config = sandbox::LoadConfig();
+  // Limitation: the options of a later CreateTaskRequest are not compared with these; a daemon
+  // serves with the config its `start` was given.
+  auto config = sandbox::LoadConfig(flags.config);
   if (!config.ok()) {
     log.Error("{}", config.error().message());
     return 1;

@@ -26,7 +26,8 @@ Result<ShimFlags> ParseFlags(const std::vector<std::string>& args) {
                                                  {"publish-binary", &flags.publish_binary},
                                                  {"id", &flags.id},
                                                  {"bundle", &flags.bundle},
-                                                 {"socket", &flags.socket}};
+                                                 {"socket", &flags.socket},
+                                                 {"config", &flags.config}};
   std::map<std::string, bool*> bools = {{"debug", &flags.debug}, {"v", &flags.version}};
 
   size_t i = 0;

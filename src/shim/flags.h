@@ -17,6 +17,7 @@ struct ShimFlags {
   std::string id;
   std::string bundle;
   std::string socket;  // -socket: only for the daemon that `start` spawns (not containerd)
+  std::string config;  // -config: likewise; the cocoon config file named by the runtime options
   bool debug = false;
   bool version = false;
   std::string action;  // "start", "delete", "serve" or "" (with -v)

@@ -8,18 +8,21 @@
 #include "common/io.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "sandbox/config.h"
 #include "shim/commands.h"
+#include "shim/options.h"
 #include "shim/socket.h"
 
 namespace cocoon::shim {
 namespace {
 
-void DrainStdin() {
-  // The runtime options Any (or nothing). Limitation: its config_path is not honoured yet; the
-  // daemon reads /etc/cocoon/cocoon.toml like the cocoon command.
+// The runtime options Any (or nothing), read to EOF.
+std::string ReadStdin() {
+  std::string data;
   char buf[4096];
-  while (::read(STDIN_FILENO, buf, sizeof(buf)) > 0) {
-  }
+  ssize_t n;
+  while ((n = ::read(STDIN_FILENO, buf, sizeof(buf))) > 0) data.append(buf, static_cast<size_t>(n));
+  return data;
 }
 
 std::string SelfExe() {
@@ -34,7 +37,7 @@ int Fail(const std::string& message) {
 }
 
 Result<std::string> StartDaemon(const ShimFlags& flags, const std::string& bundle,
-                                const std::string& socket) {
+                                const std::string& socket, const std::string& config_path) {
   if (socket.size() > kMaxSocketPath) {
     return Error(Code::kInvalidArgument, "socket path longer than 106 bytes: " + socket);
   }
@@ -61,6 +64,10 @@ Result<std::string> StartDaemon(const ShimFlags& flags, const std::string& bundl
                "-socket",
                socket};
   if (flags.debug) opts.argv.push_back("-debug");
+  if (!config_path.empty()) {
+    opts.argv.push_back("-config");
+    opts.argv.push_back(config_path);
+  }
   opts.argv.push_back("serve");
   // Bound before we print the address, so containerd's connect cannot race the daemon's start.
   opts.fds = {{3, listener.get()}};  // 0, 1, 2 become /dev/null: containerd's pipe must close
@@ -79,11 +86,16 @@ Result<std::string> StartDaemon(const ShimFlags& flags, const std::string& bundl
 }  // namespace
 
 int RunStart(const ShimFlags& flags) {
-  DrainStdin();
+  std::string config_path = ConfigPathFromOptions(ReadStdin());
+  if (!config_path.empty()) {
+    // Checked here, where containerd shows the message; the daemon could only log it.
+    auto config = sandbox::LoadConfig(config_path);
+    if (!config.ok()) return Fail(config.error().message());
+  }
   std::string bundle = BundleDir(flags);
   LogToBundleFifo(bundle, flags.debug);
   std::string socket = SocketForBundle(flags, bundle);
-  auto address = StartDaemon(flags, bundle, socket);
+  auto address = StartDaemon(flags, bundle, socket, config_path);
   if (!address.ok()) return Fail(address.error().message());
   Status written = WriteFileAtomic(bundle + "/address", *address, 0644);
   if (!written.ok()) return Fail(written.error().message());

@@ -141,6 +141,27 @@ run it-stdin cat
 [ "$rc" -eq 0 ] || { cat "$t/err" >&2; fail "cat: exit $rc"; }
 grep -qx data "$t/out" || fail "stdin not relayed: $(cat "$t/out")"
 
+# 3b. Runtime options: --runtime-config-path names the cocoon config (here: a bigger VM); a bad
+# path fails the run with a message naming it.
+echo "memory_mib = 512" > "$t/cocoon.toml"
+ids+=(it-opts)
+: > "$t/in"
+set +e
+"${C[@]}" run --rm --snapshotter "$snap" --runtime io.containerd.cocoon.v2 \
+  --runtime-config-path "$t/cocoon.toml" "$image" it-opts grep MemTotal /proc/meminfo \
+  < "$t/in" > "$t/out" 2> "$t/err"
+rc=$?
+set -e
+[ "$rc" -eq 0 ] || { cat "$t/err" >&2; fail "run with options: exit $rc"; }
+mem_kb=$(awk '{print $2}' "$t/out")
+[ "${mem_kb:-0}" -gt 400000 ] || fail "config_path not honoured: $(cat "$t/out")"
+ids+=(it-badopts)
+! "${C[@]}" run --rm --snapshotter "$snap" --runtime io.containerd.cocoon.v2 \
+  --runtime-config-path "$t/missing.toml" "$image" it-badopts true < "$t/in" > "$t/out" 2> "$t/err" ||
+  fail "a missing config file was accepted"
+grep -q "missing.toml" "$t/err" || fail "bad config path: $(cat "$t/err")"
+"${C[@]}" container rm it-badopts >/dev/null 2>&1 || true
+
 # 4. The shim logs into containerd's log (the bundle's log FIFO).
 grep -q 'msg="shim daemon serving' "$t/containerd.log" || fail "no shim log line in containerd's log"
 
@@ -167,7 +188,8 @@ grep -q "not found" "$t/err" || fail "second kill: $(cat "$t/err")"
 # 6. A shim daemon killed with SIGKILL: containerd runs `delete`, which cleans up after it.
 ids+=(it-crash)
 "${C[@]}" run -d --snapshotter "$snap" --runtime io.containerd.cocoon.v2 "$image" it-crash sleep 300
-daemon=$(shim_pids | head -1)
+# The daemon `start` recorded for it-crash (another one may still be finishing its exit).
+daemon=$(cat "$t/state/io.containerd.runtime.v2.task/$ns/it-crash/shim.pid")
 [ -n "$daemon" ] || fail "no shim daemon for it-crash"
 kill -KILL "$daemon"
 for _ in $(seq 100); do [ -z "$("${C[@]}" task ls -q)" ] && break; sleep 0.1; done
@@ -234,6 +256,8 @@ for _ in $(seq 50); do [ -z "$(shim_pids)" ] && break; sleep 0.1; done
 for id in "${ids[@]}"; do
   ! pgrep -f "qemu-system.*$id" >/dev/null || fail "QEMU of $id left"
   [ ! -e "/run/cocoon/$id" ] || fail "state directory /run/cocoon/$id left"
+  group_socket=/run/containerd/s/$(printf '%s' "$sock/$ns/$id" | sha256sum | cut -d' ' -f1)
+  [ ! -e "$group_socket" ] || fail "socket of $id left: $group_socket"
   [ ! -e "$t/state/io.containerd.runtime.v2.task/$ns/$id" ] || fail "bundle of $id left"
 done
 ! grep -q "$t/state" /proc/self/mounts || fail "mounts left: $(grep "$t/state" /proc/self/mounts)"

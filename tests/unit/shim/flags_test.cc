@@ -30,6 +30,15 @@ TEST(ShimFlags, ParsesDeleteWithDoubleDashAndEquals) {
   EXPECT_EQ(f->action, "delete");
 }
 
+TEST(ShimFlags, DaemonFlags) {
+  auto f = ParseFlags({"-namespace", "n", "-id", "x", "-bundle", "/b", "-socket", "/run/s/1",
+                       "-config", "/etc/cocoon/c.toml", "serve"});
+  ASSERT_TRUE(f.ok()) << f.error().message();
+  EXPECT_EQ(f->socket, "/run/s/1");
+  EXPECT_EQ(f->config, "/etc/cocoon/c.toml");
+  EXPECT_EQ(f->action, "serve");
+}
+
 TEST(ShimFlags, ValueMayStartWithDash) {
   auto f = ParseFlags({"-namespace", "n", "-id", "-weird", "start"});
   ASSERT_TRUE(f.ok());
