@@ -50,6 +50,11 @@ Result<pid_t> SpawnProcess(const SpawnOptions& options) {
   }
   int max_target = 2;
   for (const auto& [child_fd, parent_fd] : options.fds) max_target = std::max(max_target, child_fd);
+  // Which fds below max_target the child keeps; every other one is closed, mapped or not, so an
+  // fd the parent forgot to mark close-on-exec never leaks into the child.
+  std::vector<char> keep(static_cast<size_t>(max_target) + 1, 0);
+  for (int std_fd = 0; std_fd <= 2; ++std_fd) keep[static_cast<size_t>(std_fd)] = 1;
+  for (const auto& [child_fd, parent_fd] : options.fds) keep[static_cast<size_t>(child_fd)] = 1;
 
   UniqueFd err_r, err_w;
   COCOON_RETURN_IF_ERROR(MakePipe(&err_r, &err_w));
@@ -77,6 +82,9 @@ Result<pid_t> SpawnProcess(const SpawnOptions& options) {
     }
     for (size_t i = 0; i < count; ++i) {
       if (::dup2(staged[i], options.fds[i].first) < 0) ChildFail(ef, errno);
+    }
+    for (int fd = 3; fd < max_target; ++fd) {
+      if (keep[static_cast<size_t>(fd)] == 0 && fd != ef) ::close(fd);
     }
     CloseFrom(max_target + 1, ef);
     if (options.new_session && ::setsid() < 0) ChildFail(ef, errno);

@@ -39,6 +39,24 @@ TEST(ProcessTest, FdMapping) {
   EXPECT_EQ(ExitCodeFromWaitStatus(*child->Wait()), 0);
 }
 
+TEST(ProcessTest, UnmappedFdsAreClosedEvenWithoutCloexec) {
+  UniqueFd r, w;
+  ASSERT_TRUE(MakePipe(&r, &w).ok());
+  UniqueFd leaky(::dup(r.get()));  // dup() clears FD_CLOEXEC
+  ASSERT_TRUE(leaky.valid());
+  SpawnOptions opts;
+  // Map an fd numbered above the leaky one, so the leaky one sits inside the mapped range.
+  int high = std::max(leaky.get() + 5, 10);
+  opts.argv = {"/bin/sh", "-c",
+               "ls /proc/self/fd | grep -qx " + std::to_string(leaky.get()) +
+                   " && exit 1; ls /proc/self/fd | grep -qx " + std::to_string(high) +
+                   " || exit 2; exit 0"};
+  opts.fds = {{high, w.get()}};
+  auto child = ChildProcess::Spawn(opts);
+  ASSERT_TRUE(child.ok());
+  EXPECT_EQ(ExitCodeFromWaitStatus(*child->Wait()), 0);
+}
+
 TEST(ProcessTest, SignalGives128PlusN) {
   auto child = ChildProcess::Spawn({.argv = {"sleep", "30"}});
   ASSERT_TRUE(child.ok());
