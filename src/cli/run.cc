@@ -14,13 +14,13 @@
 #include <thread>
 
 #include "cli/commands.h"
-#include "cli/stdio_relay.h"
 #include "common/ids.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "oci/spec.h"
 #include "sandbox/mounts.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/stdio_relay.h"
 #include "vmm/accel.h"
 
 namespace cocoon::cli {
@@ -201,7 +201,7 @@ int RunCommand(const GlobalOptions& global, const RunOptions& options) {
     }
   }
 
-  StdioRelay relay(&sandbox.agent(), options.id, "");
+  sandbox::StdioRelay relay(&sandbox.agent(), options.id, "");
   Status relay_ok = relay.Start(STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO);
   if (!relay_ok.ok()) return Fail(relay_ok.error().message());
 

@@ -61,7 +61,7 @@ Result<uint32_t> VmBackend::Create(const taskpb::CreateTaskRequest& req) {
   auto fifos = OpenFifos(req.stdin(), req.stdout(), req.stderr());
   if (!fifos.ok()) return fail(fifos.error());
   e->fifos = std::move(*fifos);
-  e->relay = std::make_unique<cli::StdioRelay>(&e->sandbox->agent(), req.id(), "");
+  e->relay = std::make_unique<sandbox::StdioRelay>(&e->sandbox->agent(), req.id(), "");
   Status relay = e->relay->Start(e->fifos.in_fd(), e->fifos.out_fd(), e->fifos.err_fd());
   if (!relay.ok()) return fail(relay.error());
   // containerd sees the VMM's pid for the task, as with kata (contract 5.5).

@@ -9,9 +9,9 @@
 #include <string>
 #include <thread>
 
-#include "cli/stdio_relay.h"
 #include "sandbox/config.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/stdio_relay.h"
 #include "shim/backend.h"
 #include "shim/rootfs.h"
 #include "shim/stdio.h"
@@ -40,7 +40,7 @@ class VmBackend : public TaskBackend {
     RootfsMounts rootfs;
     std::unique_ptr<sandbox::Sandbox> sandbox;
     FifoSet fifos;
-    std::unique_ptr<cli::StdioRelay> relay;
+    std::unique_ptr<sandbox::StdioRelay> relay;
     bool torn_down = false;
     // QEMU gets SIGKILL when the thread that spawned it ends (vmm's parent death signal), so
     // each VM is booted from a thread of its own that lives until the teardown.

@@ -1,4 +1,4 @@
-#include "cli/stdio_relay.h"
+#include "sandbox/stdio_relay.h"
 
 #include <poll.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include "common/io.h"
 #include "common/log.h"
 
-namespace cocoon::cli {
+namespace cocoon::sandbox {
 
 Status StdioRelay::Start(int in_fd, int out_fd, int err_fd) {
   COCOON_RETURN_IF_ERROR(MakePipe(&wake_r_, &wake_w_));
@@ -68,4 +68,4 @@ void StdioRelay::Stop() {
 
 StdioRelay::~StdioRelay() { Stop(); }
 
-}  // namespace cocoon::cli
+}  // namespace cocoon::sandbox

@@ -13,11 +13,11 @@
 #include "common/unique_fd.h"
 #include "sandbox/agent_client.h"
 
-namespace cocoon::cli {
+namespace cocoon::sandbox {
 
 class StdioRelay {
  public:
-  StdioRelay(sandbox::AgentClient* agent, std::string container_id, std::string exec_id)
+  StdioRelay(AgentClient* agent, std::string container_id, std::string exec_id)
       : agent_(agent), id_(std::move(container_id)), exec_id_(std::move(exec_id)) {}
   ~StdioRelay();  // Stop()s
 
@@ -33,7 +33,7 @@ class StdioRelay {
   void PumpOutput(bool stderr_stream, int fd);
   void PumpInput(int fd);
 
-  sandbox::AgentClient* agent_;
+  AgentClient* agent_;
   std::string id_;
   std::string exec_id_;
   UniqueFd wake_r_, wake_w_;
@@ -43,4 +43,4 @@ class StdioRelay {
   int outputs_done_ = 0;
 };
 
-}  // namespace cocoon::cli
+}  // namespace cocoon::sandbox
