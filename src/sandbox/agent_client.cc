@@ -7,6 +7,14 @@ namespace {
 
 constexpr char kService[] = "cocoon.agent.v1.Agent";
 
+agentpb::ContainerRef ContainerRef(const std::string& id) {
+  agentpb::ContainerRef ref;
+  ref.set_container_id(id);
+  return ref;
+}
+
+Status ToStatus(const Result<agentpb::Empty>& r) { return r.ok() ? OkStatus() : Status(r.error()); }
+
 agentpb::ProcessRef Ref(const std::string& id, const std::string& exec_id) {
   agentpb::ProcessRef ref;
   ref.set_container_id(id);
@@ -121,6 +129,55 @@ Status AgentClient::Shutdown() {
   auto r =
       Call<agentpb::Empty>("Shutdown", agentpb::ShutdownRequest(), std::chrono::milliseconds(2000));
   return r.ok() ? OkStatus() : Status(r.error());
+}
+
+Result<uint32_t> AgentClient::Exec(const std::string& id, const std::string& exec_id,
+                                   const std::string& process_json, bool stdin_pipe) {
+  agentpb::ExecProcessRequest req;
+  req.set_container_id(id);
+  req.set_exec_id(exec_id);
+  req.set_process_json(process_json);
+  req.set_stdin(stdin_pipe);
+  COCOON_ASSIGN_OR_RETURN(auto resp, Call<agentpb::ExecProcessResponse>("ExecProcess", req));
+  return resp.pid();
+}
+
+Status AgentClient::RemoveProcess(const std::string& id, const std::string& exec_id) {
+  return ToStatus(Call<agentpb::Empty>("RemoveProcess", Ref(id, exec_id)));
+}
+
+Status AgentClient::Pause(const std::string& id) {
+  return ToStatus(Call<agentpb::Empty>("PauseContainer", ContainerRef(id)));
+}
+
+Status AgentClient::Resume(const std::string& id) {
+  return ToStatus(Call<agentpb::Empty>("ResumeContainer", ContainerRef(id)));
+}
+
+Status AgentClient::Update(const std::string& id, const std::string& resources_json) {
+  agentpb::UpdateContainerRequest req;
+  req.set_container_id(id);
+  req.set_resources_json(resources_json);
+  return ToStatus(Call<agentpb::Empty>("UpdateContainer", req));
+}
+
+Result<cgroupspb::Metrics> AgentClient::Stats(const std::string& id) {
+  return Call<cgroupspb::Metrics>("StatsContainer", ContainerRef(id));
+}
+
+Result<std::vector<agentpb::GuestEvent>> AgentClient::GetEvents(std::chrono::milliseconds timeout) {
+  agentpb::GetEventsRequest req;
+  req.set_timeout_ms(static_cast<uint32_t>(timeout.count()));
+  // The call itself may take the whole timeout; the transport deadline adds a margin.
+  COCOON_ASSIGN_OR_RETURN(auto resp, Call<agentpb::GetEventsResponse>(
+                                         "GetEvents", req, timeout + std::chrono::seconds(5)));
+  return std::vector<agentpb::GuestEvent>(resp.events().begin(), resp.events().end());
+}
+
+Result<std::vector<uint32_t>> AgentClient::ListProcesses(const std::string& id) {
+  COCOON_ASSIGN_OR_RETURN(auto resp,
+                          Call<agentpb::ListProcessesResponse>("ListProcesses", ContainerRef(id)));
+  return std::vector<uint32_t>(resp.pids().begin(), resp.pids().end());
 }
 
 }  // namespace cocoon::sandbox

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "common/unique_fd.h"
@@ -13,9 +14,10 @@
 namespace cocoon::sandbox {
 
 inline constexpr uint32_t kAgentProtocolMajor = 1;
-inline constexpr uint32_t kAgentProtocolMinor = 0;
+inline constexpr uint32_t kAgentProtocolMinor = 1;
 
 namespace agentpb = ::cocoon::agent::v1;
+namespace cgroupspb = ::io::containerd::cgroups::v2;
 
 class AgentClient {
  public:
@@ -37,6 +39,20 @@ class AgentClient {
   Status ResizeTty(const std::string& id, const std::string& exec_id, uint32_t rows, uint32_t cols);
   Status RemoveContainer(const std::string& id);
   Status Shutdown();
+
+  // Protocol 1.1.
+  // Starts an extra process (OCI "process" JSON) in a running container; returns its guest pid.
+  Result<uint32_t> Exec(const std::string& id, const std::string& exec_id,
+                        const std::string& process_json, bool stdin_pipe);
+  // Forgets a finished exec.
+  Status RemoveProcess(const std::string& id, const std::string& exec_id);
+  Status Pause(const std::string& id);
+  Status Resume(const std::string& id);
+  Status Update(const std::string& id, const std::string& resources_json);
+  Result<cgroupspb::Metrics> Stats(const std::string& id);
+  // Waits up to `timeout` for guest events; empty when none came.
+  Result<std::vector<agentpb::GuestEvent>> GetEvents(std::chrono::milliseconds timeout);
+  Result<std::vector<uint32_t>> ListProcesses(const std::string& id);
 
   void Close() { client_.Close(); }
 
