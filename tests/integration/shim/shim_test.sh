@@ -7,96 +7,25 @@ bin_dir=$(cd "$1" && pwd)
 src_dir=$(cd "$2" && pwd)
 shim="$bin_dir/containerd-shim-cocoon-v2"
 fail() { echo "FAIL: $*" >&2; exit 1; }
-for tool in containerd ctr; do
-  command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/install-deps.sh)"
-done
-[ "$(id -u)" -eq 0 ] || fail "needs root"
 [ -x "$shim" ] || fail "no shim at $shim"
 
 t=$(mktemp -d /tmp/cocoon-shim-it.XXXXXX)
-sock="$t/containerd.sock"
-ns=cocoon-it
-ctrd_pid=""
+# shellcheck source=../../../scripts/lib/private-containerd.sh
+. "$src_dir/scripts/lib/private-containerd.sh"
+pc_init "$t" "$bin_dir" "$src_dir"
+sock=$pc_sock
+ns=$pc_ns
+image=$pc_image
+C=("${PC[@]}")
 ids=()
-
-shim_pids() { pgrep -f -- "containerd-shim-cocoon-v2 .*-address $sock " || true; }
+shim_pids() { pc_shim_pids; }
 cleanup() {
-  set +e
-  for id in "${ids[@]}"; do
-    ctr -a "$sock" -n "$ns" task kill -s SIGKILL "$id" >/dev/null 2>&1
-    ctr -a "$sock" -n "$ns" task rm -f "$id" >/dev/null 2>&1
-    ctr -a "$sock" -n "$ns" container rm "$id" >/dev/null 2>&1
-  done
-  if [ -n "$ctrd_pid" ]; then
-    kill -TERM "$ctrd_pid" 2>/dev/null
-    wait "$ctrd_pid" 2>/dev/null
-  fi
-  for p in $(shim_pids); do kill -KILL "$p" 2>/dev/null; done
-  # Mounts left under the temp dir (snapshots), deepest first.
-  grep -o " $t[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+  pc_cleanup "${ids[@]}"
   [ -n "${SHIM_TEST_KEEP:-}" ] || rm -rf "$t"
 }
 trap cleanup EXIT
-
-# --- an OCI image layout holding the busybox rootfs of make-bundle.sh, built by hand ---
-COCOON_BIN="$bin_dir/cocoon" "$src_dir/scripts/make-bundle.sh" "$t/bundle" -- true >/dev/null
-layout="$t/layout"
-mkdir -p "$layout/blobs/sha256"
-blob() {  # blob FILE -> prints "digest size", stores the file under blobs/
-  local d s
-  d=$(sha256sum "$1" | cut -d' ' -f1)
-  s=$(stat -c %s "$1")
-  mv "$1" "$layout/blobs/sha256/$d"
-  echo "$d $s"
-}
-tar -C "$t/bundle/rootfs" -cf "$t/layer.tar" .
-read -r layer_digest layer_size < <(blob "$t/layer.tar")
-cat > "$t/config.json" <<JSON
-{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:$layer_digest"]}}
-JSON
-read -r config_digest config_size < <(blob "$t/config.json")
-cat > "$t/manifest.json" <<JSON
-{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:$config_digest","size":$config_size},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:$layer_digest","size":$layer_size}]}
-JSON
-read -r manifest_digest manifest_size < <(blob "$t/manifest.json")
-image=docker.io/cocoon-it/busybox:latest
-cat > "$layout/index.json" <<JSON
-{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:$manifest_digest","size":$manifest_size,"platform":{"architecture":"amd64","os":"linux"},"annotations":{"io.containerd.image.name":"$image","org.opencontainers.image.ref.name":"latest"}}]}
-JSON
-echo '{"imageLayoutVersion":"1.0.0"}' > "$layout/oci-layout"
-tar -C "$layout" -cf "$t/image.tar" .
-
-# --- a private containerd that finds the shim through PATH ---
-cat > "$t/config.toml" <<TOML
-version = 2
-root = "$t/root"
-state = "$t/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$sock"
-[debug]
-  level = "debug"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$t/opt"
-TOML
-start_containerd() {
-  PATH="$bin_dir:$PATH" containerd --config "$t/config.toml" >> "$t/containerd.log" 2>&1 &
-  ctrd_pid=$!
-  for _ in $(seq 100); do
-    ctr -a "$sock" version >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  ctr -a "$sock" version >/dev/null || { cat "$t/containerd.log" >&2; fail "containerd did not start"; }
-}
-start_containerd
-C=(ctr -a "$sock" -n "$ns")
-"${C[@]}" images import "$t/image.tar" >/dev/null
-"${C[@]}" images ls -q | grep -qx "$image" || fail "image $image not imported"
-
-# The snapshotter: overlayfs where the temp dir supports it, else native (bind mounts).
-snap=overlayfs
-if ! "${C[@]}" plugins ls 2>/dev/null | grep -E "overlayfs +.* ok" >/dev/null; then snap=native; fi
-"${C[@]}" images unpack --snapshotter "$snap" "$image" >/dev/null 2>&1 || true
+pc_start
+snap=$pc_snap
 run() {  # run ID ARGS... : ctr run --rm through the shim, stdin from $t/in; stdout in $t/out,
          # stderr in $t/err
   local id=$1; shift
@@ -202,9 +131,8 @@ for _ in $(seq 50); do [ ! -e /run/cocoon/it-crash ] && break; sleep 0.1; done
 # exit after the restart is published to the new containerd.
 ids+=(it-restart)
 "${C[@]}" run -d --snapshotter "$snap" --runtime io.containerd.cocoon.v2 "$image" it-restart sleep 300
-kill -TERM "$ctrd_pid"
-wait "$ctrd_pid" 2>/dev/null || true
-start_containerd
+pc_stop
+pc_start
 "${C[@]}" task ls | grep -E "^it-restart +[0-9]+ +RUNNING" >/dev/null ||
   fail "it-restart not RUNNING after the restart: $("${C[@]}" task ls)"
 "${C[@]}" events > "$t/events2" 2>&1 &
