@@ -22,8 +22,16 @@ void LogToBundleFifo(const std::string& bundle, bool debug);
 // The bundle: -bundle, or the working directory (containerd runs us in it).
 std::string BundleDir(const ShimFlags& flags);
 
+// The group this container belongs to (config.json's annotations; else the container id).
+std::string GroupForBundle(const ShimFlags& flags, const std::string& bundle);
+
 // The daemon's socket for this container (config.json's annotations pick the group).
 std::string SocketForBundle(const ShimFlags& flags, const std::string& bundle);
+
+// Where the shim keeps its sandboxes' state directories: one folder per containerd namespace
+// under the configured root, so equal ids in two namespaces do not collide. The folder name is
+// not a valid sandbox id, so `cocoon run` state never collides with it either.
+std::string ShimStateRoot(const std::string& state_root, const std::string& ns);
 
 // The serialized DeleteResponse `delete` prints: exit_status 137, exited_at now.
 std::string DeleteResponseBytes(uint32_t pid);

@@ -33,12 +33,20 @@ std::string BundleDir(const ShimFlags& flags) {
   return buf;
 }
 
-std::string SocketForBundle(const ShimFlags& flags, const std::string& bundle) {
+std::string GroupForBundle(const ShimFlags& flags, const std::string& bundle) {
   nlohmann::json spec;
   if (auto text = ReadFile(bundle + "/config.json"); text.ok()) {
     spec = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
   }
-  return SocketPath(flags.address, flags.ns, GroupKey(spec, flags.id));
+  return GroupKey(spec, flags.id);
+}
+
+std::string SocketForBundle(const ShimFlags& flags, const std::string& bundle) {
+  return SocketPath(flags.address, flags.ns, GroupForBundle(flags, bundle));
+}
+
+std::string ShimStateRoot(const std::string& state_root, const std::string& ns) {
+  return state_root + "/.containerd/" + ns;
 }
 
 }  // namespace cocoon::shim

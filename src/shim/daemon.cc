@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/ids.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "sandbox/config.h"
@@ -29,8 +30,12 @@ constexpr int kListenFd = 3;
 class SocketFile {
  public:
   explicit SocketFile(std::string path) : path_(std::move(path)) {}
-  ~SocketFile() {
+  ~SocketFile() { Remove(); }
+  // Once removed, a later `start` of the same group may bind a new daemon's socket at this path:
+  // it must not be unlinked a second time.
+  void Remove() {
     if (!path_.empty()) ::unlink(path_.c_str());
+    path_.clear();
   }
 
  private:
@@ -47,6 +52,10 @@ int RunDaemon(const ShimFlags& flags) {
   SocketFile socket(flags.socket);
   LogToBundleFifo(flags.bundle, flags.debug);
   Logger log = Log().With("runtime", "io.containerd.cocoon.v2").With("id", flags.id);
+  if (Status valid = ValidateId(flags.ns); !valid.ok()) {
+    log.Error("namespace: {}", valid.error().message());
+    return 1;
+  }
   // Before any thread: every mount we make (rootfs, 9p shares) then dies with this process.
   Status ns = sandbox::EnterPrivateMountNamespace();
   if (!ns.ok()) {
@@ -66,6 +75,7 @@ int RunDaemon(const ShimFlags& flags) {
     return 1;
   }
   config->accel = vmm::DetectAccelerator();
+  config->state_root = ShimStateRoot(config->state_root, flags.ns);
   log.Info("shim daemon serving on {} (accelerator: {})", flags.socket,
            config->accel->accel == vmm::Accel::kTcg ? "tcg" : "kvm");
 
@@ -77,9 +87,13 @@ int RunDaemon(const ShimFlags& flags) {
   bool done = false;
   TaskService service(&backend, &events, [&] {
     std::lock_guard<std::mutex> lock(mu);
+    // Gone before the Shutdown reply: the `delete` containerd runs next then knows this daemon
+    // is leaving, and a new `start` of the group starts a new one rather than joining us.
+    socket.Remove();
     done = true;
     cv.notify_all();
   });
+  backend.SetOomHandler([&service](const std::string& id) { service.ReportOom(id); });
   ttrpc::Server server;
   service.Register(&server);
   std::thread serving([&] {

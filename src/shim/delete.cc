@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "common/ids.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "proto/containerd_task.pb.h"
@@ -13,7 +14,9 @@
 #include "sandbox/state_dir.h"
 #include "shim/commands.h"
 #include "shim/rootfs.h"
+#include "shim/task_service.h"
 #include "shim/timestamps.h"
+#include "ttrpc/client.h"
 
 namespace cocoon::shim {
 namespace {
@@ -21,10 +24,12 @@ namespace {
 // With the daemon gone (its socket refuses connections), its VM's state directory and a QEMU
 // that outlived it are leftovers. OwnerAlive is no guide here: a SIGKILLed daemon may linger as a
 // zombie that nobody reaps yet, with the same pid and start time.
-void CleanSandboxState(const std::string& id) {
+void CleanSandboxState(const std::string& ns, const std::string& key) {
   auto config = sandbox::LoadConfig();
   std::string root = config.ok() ? config->state_root : sandbox::EngineConfig().state_root;
-  std::string dir = root + "/" + id;
+  // Neither may name a path outside the root.
+  if (!ValidateId(ns).ok() || !ValidateId(key).ok()) return;
+  std::string dir = ShimStateRoot(root, ns) + "/" + key;
   if (!PathExists(dir)) return;
   Status cleaned = sandbox::CleanStale(dir);
   if (!cleaned.ok()) {
@@ -41,20 +46,32 @@ char ProcessState(const std::string& pid) {
   return (*stat)[close + 2];
 }
 
-// Whether the daemon serving this bundle still runs. containerd runs `delete` as soon as its
-// connection closes, which after a Shutdown (or a SIGKILL) is while the daemon is still on its
-// way out; seen under load: a killed daemon not yet a zombie and its socket still accepting. So
-// the pid `start` recorded gets up to 2 s to go (well inside containerd's 5 s) before we judge.
-// Limitation: a daemon shared by a group (later) would make every `delete` wait those 2 s.
-bool DaemonAlive(const std::string& bundle, const std::string& socket) {
-  if (auto pid = ReadFile(bundle + "/shim.pid"); pid.ok() && !pid->empty()) {
-    for (int i = 0; i < 100; ++i) {
-      char state = ProcessState(*pid);
-      if (state == 0 || state == 'Z' || state == 'X') return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+// Whether a daemon answers on the group's socket. Connecting is not enough: a SIGKILLed daemon on
+// its way out can still accept (seen under load), but only a live one answers a call. A daemon
+// that is leaving after its last Shutdown has already removed its socket.
+bool DaemonAnswers(const std::string& socket, const std::string& id) {
+  if (!PathExists(socket)) return false;
+  auto fd = ConnectUnix(socket, std::chrono::milliseconds(500));
+  if (!fd.ok()) return false;
+  ttrpc::Client client(std::move(*fd));
+  ::containerd::task::v2::ConnectRequest req;
+  req.set_id(id);
+  ttrpc::CallOptions opts;
+  opts.timeout = std::chrono::seconds(1);
+  return client.Call<::containerd::task::v2::ConnectResponse>(kTaskService, "Connect", req, opts)
+      .ok();
+}
+
+// A daemon that does not answer may still be stopping its VMs: give the pid `start` recorded up to
+// 2 s (well inside containerd's 5 s) to go, so its cleanup and ours do not race.
+void WaitForDaemonExit(const std::string& bundle) {
+  auto pid = ReadFile(bundle + "/shim.pid");
+  if (!pid.ok() || pid->empty()) return;
+  for (int i = 0; i < 100; ++i) {
+    char state = ProcessState(*pid);
+    if (state == 0 || state == 'Z' || state == 'X') return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return PathExists(socket) && ConnectUnix(socket, std::chrono::milliseconds(500)).ok();
 }
 
 }  // namespace
@@ -71,9 +88,10 @@ int RunDelete(const ShimFlags& flags) {
   SetLogFd(-1);  // stdout carries the response; stderr is for cleanup warnings only
   std::string bundle = BundleDir(flags);
   std::string socket = SocketForBundle(flags, bundle);
-  if (!DaemonAlive(bundle, socket)) {
+  if (!DaemonAnswers(socket, flags.id)) {
+    WaitForDaemonExit(bundle);
     if (PathExists(socket)) ::unlink(socket.c_str());
-    CleanSandboxState(flags.id);
+    CleanSandboxState(flags.ns, GroupForBundle(flags, bundle));
   }
   // The daemon mounts in a private namespace; this is for mounts made anywhere else.
   UnmountAll(bundle + "/rootfs");

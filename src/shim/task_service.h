@@ -1,5 +1,6 @@
-// containerd.task.v2.Task for one daemon: the process state machine, exit bookkeeping, error
-// codes and events of contract section 5, independent of how containers really run.
+// containerd.task.v2.Task for one daemon: the process state machine of init and exec processes,
+// exit bookkeeping, error codes and events of contract sections 5 and 6, independent of how
+// containers really run.
 #pragma once
 
 #include <condition_variable>
@@ -18,6 +19,8 @@
 namespace cocoon::shim {
 
 inline constexpr char kTaskService[] = "containerd.task.v2.Task";
+// The type URL containerd decodes Stats by: the bare message name, as for events (contract 6.1).
+inline constexpr char kMetricsTypeUrl[] = "io.containerd.cgroups.v2.Metrics";
 
 class TaskService {
  public:
@@ -36,14 +39,21 @@ class TaskService {
   Result<taskpb::WaitResponse> Wait(const taskpb::WaitRequest& req);
   Result<Empty> Kill(const taskpb::KillRequest& req);
   Result<taskpb::DeleteResponse> Delete(const taskpb::DeleteRequest& req);
+  Result<Empty> Exec(const taskpb::ExecProcessRequest& req);
   Result<taskpb::PidsResponse> Pids(const taskpb::PidsRequest& req);
   Result<Empty> CloseIO(const taskpb::CloseIORequest& req);
   Result<Empty> ResizePty(const taskpb::ResizePtyRequest& req);
+  Result<Empty> Pause(const taskpb::PauseRequest& req);
+  Result<Empty> Resume(const taskpb::ResumeRequest& req);
+  Result<Empty> Update(const taskpb::UpdateTaskRequest& req);
+  Result<taskpb::StatsResponse> Stats(const taskpb::StatsRequest& req);
   Result<taskpb::ConnectResponse> Connect(const taskpb::ConnectRequest& req);
   Result<Empty> Shutdown(const taskpb::ShutdownRequest& req);
 
-  // Registers every method of containerd.task.v2.Task; the ones not supported yet answer
-  // UNIMPLEMENTED with a message naming them.
+  // Publishes /tasks/oom for a container the backend saw killed by the guest's OOM killer.
+  void ReportOom(const std::string& id);
+
+  // Registers every method of containerd.task.v2.Task; Checkpoint answers UNIMPLEMENTED.
   void Register(ttrpc::Server* server);
 
   // Wakes every blocked Wait (with UNAVAILABLE) before the daemon exits.
@@ -53,20 +63,36 @@ class TaskService {
 
  private:
   enum class Phase { kCreating, kCreated, kRunning, kStopped };
-  struct Container {
-    taskpb::CreateTaskRequest create;
+  // The init process of a container, or one of its exec processes.
+  struct Process {
+    std::string exec_id;  // empty for init
     Phase phase = Phase::kCreating;
+    bool paused = false;  // init only
     uint32_t pid = 0;
     uint32_t exit_status = 0;
     google::protobuf::Timestamp exited_at;
-    std::thread watcher;  // waits for init's exit after Start
+    bool terminal = false;
+    std::string stdin_path, stdout_path, stderr_path;
+    taskpb::ExecProcessRequest exec;  // exec only: what Exec registered
+    std::thread watcher;              // waits for the exit after Start
+  };
+  struct Container {
+    std::string bundle;
+    std::shared_ptr<Process> init;
+    std::map<std::string, std::shared_ptr<Process>> execs;
   };
 
-  // The container `id`, or NOT_FOUND. Caller holds mu_.
+  // Caller holds mu_ for these three.
   Result<std::shared_ptr<Container>> Find(const std::string& id);
-  // Records the exit and publishes /tasks/exit. Caller holds mu_.
-  void MarkExited(const std::string& id, Container* c, uint32_t status);
-  void Watch(const std::string& id);
+  Result<std::shared_ptr<Process>> FindProcess(const std::string& id, const std::string& exec_id);
+  // Records the exit and publishes /tasks/exit.
+  void MarkExited(const std::string& id, Process* p, uint32_t status);
+
+  void Watch(const std::string& id, std::shared_ptr<Process> p);
+  Result<std::shared_ptr<Process>> ClaimStart(const std::string& id, const std::string& exec_id);
+  Result<taskpb::DeleteResponse> DeleteExec(const taskpb::DeleteRequest& req);
+  // The init of `id` if it runs (paused or not), else FAILED_PRECONDITION naming `what`.
+  Result<std::shared_ptr<Process>> RunningInit(const std::string& id, const char* what);
 
   TaskBackend* backend_;
   EventSink* events_;

@@ -24,22 +24,58 @@ class FakeBackend : public TaskBackend {
     return 4242u;
   }
   Status Start(const std::string&) override { return OkStatus(); }
-  Result<uint32_t> Wait(const std::string&) override { return exit_future.get(); }
-  Status Kill(const std::string&, uint32_t signal, bool) override {
+  Result<uint32_t> StartExec(const taskpb::ExecProcessRequest& req) override {
+    if (fail_exec) return Error(Code::kInternal, "exec failed");
+    exec_spec = req.spec().value();
+    return 4242u;
+  }
+  Result<uint32_t> Wait(const std::string&, const std::string& exec_id) override {
+    return exec_id.empty() ? exit_future.get() : exec_exit_future.get();
+  }
+  Status Kill(const std::string&, const std::string& exec_id, uint32_t signal, bool) override {
     last_signal = signal;
+    last_kill_exec = exec_id;
     return OkStatus();
   }
-  Status CloseStdin(const std::string&) override { return OkStatus(); }
-  Status ResizePty(const std::string&, uint32_t, uint32_t) override { return OkStatus(); }
+  Status CloseStdin(const std::string&, const std::string&) override { return OkStatus(); }
+  Status ResizePty(const std::string&, const std::string&, uint32_t, uint32_t) override {
+    return OkStatus();
+  }
+  Status DeleteExec(const std::string&, const std::string& exec_id) override {
+    deleted_execs.push_back(exec_id);
+    return OkStatus();
+  }
   Status Delete(const std::string&) override {
     ++deletes;
     return OkStatus();
   }
+  Status Pause(const std::string&) override { return OkStatus(); }
+  Status Resume(const std::string&) override { return OkStatus(); }
+  Status Update(const std::string&, const std::string& json) override {
+    update_json = json;
+    return OkStatus();
+  }
+  Result<cgroupspb::Metrics> Stats(const std::string&) override {
+    cgroupspb::Metrics m;
+    m.mutable_pids()->set_current(3);
+    m.mutable_memory()->set_usage(1 << 20);
+    return m;
+  }
+  Result<std::vector<uint32_t>> Pids(const std::string&) override {
+    return std::vector<uint32_t>{1, 7};
+  }
 
   bool fail_create = false;
+  bool fail_exec = false;
   std::promise<uint32_t> exit_promise;
   std::shared_future<uint32_t> exit_future = exit_promise.get_future().share();
+  std::promise<uint32_t> exec_exit_promise;
+  std::shared_future<uint32_t> exec_exit_future = exec_exit_promise.get_future().share();
   uint32_t last_signal = 0;
+  std::string last_kill_exec = "unset";
+  std::string exec_spec;
+  std::string update_json;
+  std::vector<std::string> deleted_execs;
   int deletes = 0;
 };
 
@@ -49,6 +85,7 @@ class RecordingSink : public EventSink {
     std::lock_guard<std::mutex> lock(mu);
     topics.push_back(topic);
     if (topic == "/tasks/exit") exit.CopyFrom(event);
+    if (topic == "/tasks/exec-started") exec_started.CopyFrom(event);
   }
   std::vector<std::string> Topics() {
     std::lock_guard<std::mutex> lock(mu);
@@ -57,6 +94,7 @@ class RecordingSink : public EventSink {
   std::mutex mu;
   std::vector<std::string> topics;
   ::containerd::events::TaskExit exit;
+  ::containerd::events::TaskExecStarted exec_started;
 };
 
 class TaskServiceTest : public ::testing::Test {
@@ -84,6 +122,26 @@ class TaskServiceTest : public ::testing::Test {
     Req r;
     r.set_id(id);
     return r;
+  }
+  template <typename Req>
+  Req WithExec(const std::string& id, const std::string& exec_id) {
+    Req r;
+    r.set_id(id);
+    r.set_exec_id(exec_id);
+    return r;
+  }
+  taskpb::ExecProcessRequest ExecReq(const std::string& exec_id) {
+    taskpb::ExecProcessRequest req;
+    req.set_id("t1");
+    req.set_exec_id(exec_id);
+    req.set_stdout("/fifo/e-stdout");
+    req.mutable_spec()->set_type_url("types.containerd.io/opencontainers/runtime-spec/1/Process");
+    req.mutable_spec()->set_value(R"({"args":["sh"]})");
+    return req;
+  }
+  void StartT1() {
+    CreateT1();
+    ASSERT_TRUE(service.Start(WithId<taskpb::StartRequest>("t1")).ok());
   }
 
   FakeBackend backend;
@@ -227,7 +285,156 @@ TEST_F(TaskServiceTest, KillingACreatedTaskStopsItWith128PlusSignal) {
   ASSERT_TRUE(service.Delete(WithId<taskpb::DeleteRequest>("t1")).ok());
 }
 
-TEST_F(TaskServiceTest, UnsupportedMethodsAnswerUnimplementedOverTtrpc) {
+TEST_F(TaskServiceTest, ExecLifecycleWithEvents) {
+  // No exec before the container runs.
+  CreateT1();
+  EXPECT_EQ(service.Exec(ExecReq("e1")).error().code(), Code::kFailedPrecondition);
+  ASSERT_TRUE(service.Start(WithId<taskpb::StartRequest>("t1")).ok());
+
+  ASSERT_TRUE(service.Exec(ExecReq("e1")).ok());
+  auto dup = service.Exec(ExecReq("e1"));
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().code(), Code::kAlreadyExists);
+  EXPECT_EQ(dup.error().message(), "exec e1 of container t1 already exists");
+  auto exec_state = service.State(WithExec<taskpb::StateRequest>("t1", "e1"));
+  ASSERT_TRUE(exec_state.ok());
+  EXPECT_EQ(exec_state->status(), typespb::CREATED);
+  EXPECT_EQ(exec_state->id(), "e1");
+  EXPECT_EQ(exec_state->exec_id(), "e1");
+  EXPECT_EQ(exec_state->stdout(), "/fifo/e-stdout");
+
+  auto waiting = std::async(
+      std::launch::async, [&] { return service.Wait(WithExec<taskpb::WaitRequest>("t1", "e1")); });
+  auto started = service.Start(WithExec<taskpb::StartRequest>("t1", "e1"));
+  ASSERT_TRUE(started.ok()) << started.error().message();
+  EXPECT_EQ(backend.exec_spec, R"({"args":["sh"]})");
+  EXPECT_EQ(service.State(WithExec<taskpb::StateRequest>("t1", "e1"))->status(), typespb::RUNNING);
+  auto busy = service.Delete(WithExec<taskpb::DeleteRequest>("t1", "e1"));
+  ASSERT_FALSE(busy.ok());
+  EXPECT_EQ(busy.error().code(), Code::kFailedPrecondition);
+  taskpb::KillRequest kill = WithExec<taskpb::KillRequest>("t1", "e1");
+  kill.set_signal(SIGTERM);
+  ASSERT_TRUE(service.Kill(kill).ok());
+  EXPECT_EQ(backend.last_kill_exec, "e1");
+
+  backend.exec_exit_promise.set_value(7);
+  auto waited = waiting.get();
+  ASSERT_TRUE(waited.ok());
+  EXPECT_EQ(waited->exit_status(), 7u);
+  EXPECT_EQ(sink.exit.container_id(), "t1");
+  EXPECT_EQ(sink.exit.id(), "e1");
+  EXPECT_EQ(sink.exit.exit_status(), 7u);
+  EXPECT_EQ(sink.exec_started.exec_id(), "e1");
+  EXPECT_EQ(service.Kill(kill).error().code(), Code::kNotFound);
+  // The container's init is untouched by its exec's exit.
+  EXPECT_EQ(StateOf("t1").status(), typespb::RUNNING);
+
+  auto deleted = service.Delete(WithExec<taskpb::DeleteRequest>("t1", "e1"));
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(deleted->exit_status(), 7u);
+  EXPECT_EQ(backend.deleted_execs, std::vector<std::string>{"e1"});
+  EXPECT_EQ(service.State(WithExec<taskpb::StateRequest>("t1", "e1")).error().code(),
+            Code::kNotFound);
+  // The id is free again once deleted.
+  ASSERT_TRUE(service.Exec(ExecReq("e1")).ok());
+  EXPECT_EQ(sink.Topics(),
+            (std::vector<std::string>{"/tasks/create", "/tasks/start", "/tasks/exec-added",
+                                      "/tasks/exec-started", "/tasks/exit", "/tasks/exec-added"}));
+
+  backend.exit_promise.set_value(0);
+  auto init_waited = service.Wait(WithId<taskpb::WaitRequest>("t1"));
+  ASSERT_TRUE(init_waited.ok());
+  // Deleting the container takes its never-started exec with it.
+  ASSERT_TRUE(service.Delete(WithId<taskpb::DeleteRequest>("t1")).ok());
+  EXPECT_EQ(service.size(), 0u);
+}
+
+TEST_F(TaskServiceTest, ExecBadInput) {
+  StartT1();
+  taskpb::ExecProcessRequest no_id = ExecReq("");
+  EXPECT_EQ(service.Exec(no_id).error().code(), Code::kInvalidArgument);
+  EXPECT_EQ(service.Exec(ExecReq("../x")).error().code(), Code::kInvalidArgument);
+  taskpb::ExecProcessRequest no_spec = ExecReq("e1");
+  no_spec.clear_spec();
+  EXPECT_EQ(service.Exec(no_spec).error().code(), Code::kInvalidArgument);
+  taskpb::ExecProcessRequest logfile = ExecReq("e1");
+  logfile.set_stdout("binary:///usr/bin/logger");
+  EXPECT_EQ(service.Exec(logfile).error().code(), Code::kInvalidArgument);
+  taskpb::ExecProcessRequest other = ExecReq("e1");
+  other.set_id("nope");
+  EXPECT_EQ(service.Exec(other).error().code(), Code::kNotFound);
+  EXPECT_EQ(service.Start(WithExec<taskpb::StartRequest>("t1", "zz")).error().code(),
+            Code::kNotFound);
+
+  // A failed exec start leaves it created; a created exec killed reads as killed.
+  backend.fail_exec = true;
+  ASSERT_TRUE(service.Exec(ExecReq("e2")).ok());
+  auto failed = service.Start(WithExec<taskpb::StartRequest>("t1", "e2"));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().message(), "exec failed");
+  EXPECT_EQ(service.State(WithExec<taskpb::StateRequest>("t1", "e2"))->status(), typespb::CREATED);
+  taskpb::KillRequest kill = WithExec<taskpb::KillRequest>("t1", "e2");
+  kill.set_signal(SIGKILL);
+  ASSERT_TRUE(service.Kill(kill).ok());
+  EXPECT_EQ(backend.last_kill_exec, "unset");  // nothing ran in the guest to signal
+  EXPECT_EQ(service.Wait(WithExec<taskpb::WaitRequest>("t1", "e2"))->exit_status(), 137u);
+  backend.exit_promise.set_value(0);
+}
+
+TEST_F(TaskServiceTest, PauseAndResume) {
+  CreateT1();
+  auto early = service.Pause(WithId<taskpb::PauseRequest>("t1"));
+  ASSERT_FALSE(early.ok());
+  EXPECT_EQ(early.error().code(), Code::kFailedPrecondition);
+  ASSERT_TRUE(service.Start(WithId<taskpb::StartRequest>("t1")).ok());
+  EXPECT_EQ(service.Resume(WithId<taskpb::ResumeRequest>("t1")).error().code(),
+            Code::kFailedPrecondition);
+  ASSERT_TRUE(service.Pause(WithId<taskpb::PauseRequest>("t1")).ok());
+  EXPECT_EQ(StateOf("t1").status(), typespb::PAUSED);
+  EXPECT_EQ(service.Pause(WithId<taskpb::PauseRequest>("t1")).error().code(),
+            Code::kFailedPrecondition);
+  ASSERT_TRUE(service.Resume(WithId<taskpb::ResumeRequest>("t1")).ok());
+  EXPECT_EQ(StateOf("t1").status(), typespb::RUNNING);
+  EXPECT_EQ(service.Pause(WithId<taskpb::PauseRequest>("nope")).error().code(), Code::kNotFound);
+  EXPECT_EQ(sink.Topics(), (std::vector<std::string>{"/tasks/create", "/tasks/start",
+                                                     "/tasks/paused", "/tasks/resumed"}));
+  backend.exit_promise.set_value(0);
+}
+
+TEST_F(TaskServiceTest, StatsUpdatePidsAndOom) {
+  StartT1();
+  auto stats = service.Stats(WithId<taskpb::StatsRequest>("t1"));
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->stats().type_url(), "io.containerd.cgroups.v2.Metrics");
+  cgroupspb::Metrics m;
+  ASSERT_TRUE(m.ParseFromString(stats->stats().value()));
+  EXPECT_EQ(m.pids().current(), 3u);
+  EXPECT_EQ(m.memory().usage(), 1u << 20);
+  EXPECT_EQ(service.Stats(WithId<taskpb::StatsRequest>("nope")).error().code(), Code::kNotFound);
+
+  taskpb::UpdateTaskRequest update = WithId<taskpb::UpdateTaskRequest>("t1");
+  EXPECT_EQ(service.Update(update).error().code(), Code::kInvalidArgument);
+  update.mutable_resources()->set_value(R"({"memory":{"limit":67108864}})");
+  ASSERT_TRUE(service.Update(update).ok());
+  EXPECT_EQ(backend.update_json, R"({"memory":{"limit":67108864}})");
+
+  auto pids = service.Pids(WithId<taskpb::PidsRequest>("t1"));
+  ASSERT_TRUE(pids.ok());
+  ASSERT_EQ(pids->processes_size(), 2);
+  EXPECT_EQ(pids->processes(1).pid(), 7u);
+
+  service.ReportOom("nope");  // unknown: nothing published
+  service.ReportOom("t1");
+  EXPECT_EQ(sink.Topics().back(), "/tasks/oom");
+  EXPECT_EQ(sink.Topics().size(), 3u);
+
+  backend.exit_promise.set_value(0);
+  ASSERT_TRUE(service.Wait(WithId<taskpb::WaitRequest>("t1")).ok());
+  EXPECT_EQ(service.Update(update).error().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(service.Stats(WithId<taskpb::StatsRequest>("t1")).error().code(), Code::kNotFound);
+}
+
+TEST_F(TaskServiceTest, CheckpointAnswersUnimplementedOverTtrpc) {
   UniqueFd a, b;
   ASSERT_TRUE(MakeSocketPair(&a, &b).ok());
   ttrpc::Server server;
@@ -235,10 +442,11 @@ TEST_F(TaskServiceTest, UnsupportedMethodsAnswerUnimplementedOverTtrpc) {
   std::thread serving([&] { (void)server.ServeConnection(std::move(a)); });
   {
     ttrpc::Client client(std::move(b));
-    auto paused = client.CallRaw(kTaskService, "Pause", "");
-    ASSERT_FALSE(paused.ok());
-    EXPECT_EQ(paused.error().code(), Code::kUnimplemented);
-    EXPECT_EQ(paused.error().message(), "cocoon: Pause is not implemented yet");
+    auto checkpoint = client.CallRaw(kTaskService, "Checkpoint", "");
+    ASSERT_FALSE(checkpoint.ok());
+    EXPECT_EQ(checkpoint.error().code(), Code::kUnimplemented);
+    EXPECT_EQ(checkpoint.error().message(),
+              "cocoon: Checkpoint is not implemented: a VM sandbox cannot be checkpointed yet");
     taskpb::ConnectRequest conn;
     conn.set_id("t1");
     auto connected = client.Call<taskpb::ConnectResponse>(kTaskService, "Connect", conn);
