@@ -119,3 +119,20 @@ pc_cleanup() {  # pc_cleanup [TASK_ID...]
   grep -o " $pc_dir[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
   set -e
 }
+
+# For test scripts: a temp dir, a started private containerd, and cleanup on exit of whatever
+# task ids the script appends to the `ids` array. Sets t (the temp dir), C (ctr), image, snap, ns.
+pc_test_begin() {  # pc_test_begin BIN_DIR SRC_DIR
+  t=$(mktemp -d /tmp/cocoon-shim-it.XXXXXX)
+  pc_init "$t" "$1" "$2"
+  C=("${PC[@]}")
+  ns=$pc_ns
+  image=$pc_image
+  ids=()
+  trap 'pc_cleanup "${ids[@]}"; [ -n "${SHIM_TEST_KEEP:-}" ] || rm -rf "$t"' EXIT
+  pc_start
+  snap=$pc_snap
+}
+
+# The state directory cocoon's shim keeps for a sandbox (a group key) of this namespace.
+pc_state_dir() { echo "/run/cocoon/.containerd/$pc_ns/$1"; }

@@ -9,23 +9,11 @@ shim="$bin_dir/containerd-shim-cocoon-v2"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ -x "$shim" ] || fail "no shim at $shim"
 
-t=$(mktemp -d /tmp/cocoon-shim-it.XXXXXX)
 # shellcheck source=../../../scripts/lib/private-containerd.sh
 . "$src_dir/scripts/lib/private-containerd.sh"
-pc_init "$t" "$bin_dir" "$src_dir"
+pc_test_begin "$bin_dir" "$src_dir"
 sock=$pc_sock
-ns=$pc_ns
-image=$pc_image
-C=("${PC[@]}")
-ids=()
 shim_pids() { pc_shim_pids; }
-cleanup() {
-  pc_cleanup "${ids[@]}"
-  [ -n "${SHIM_TEST_KEEP:-}" ] || rm -rf "$t"
-}
-trap cleanup EXIT
-pc_start
-snap=$pc_snap
 run() {  # run ID ARGS... : ctr run --rm through the shim, stdin from $t/in; stdout in $t/out,
          # stderr in $t/err
   local id=$1; shift
@@ -100,12 +88,12 @@ script -qec "stty rows 33 cols 101; ${C[*]} run -t --rm --snapshotter $snap --ru
 grep -q "/dev/pts/" "$t/out" || fail "no pty: $(cat "$t/out")"
 grep -q "33 101" "$t/out" || fail "pty size: $(cat "$t/out")"
 
-# 5. Detached: list, an unsupported RPC, kill, a second kill, rm; then the daemon is gone.
+# 5. Detached: list, an unsupported RPC (Checkpoint), kill, a second kill, rm; then the daemon is gone.
 ids+=(it-det)
 "${C[@]}" run -d --snapshotter "$snap" --runtime io.containerd.cocoon.v2 "$image" it-det sleep 300
 "${C[@]}" task ls | grep -E "^it-det +[0-9]+ +RUNNING" >/dev/null || fail "it-det not RUNNING: $("${C[@]}" task ls)"
-! "${C[@]}" task pause it-det 2> "$t/err" || fail "pause succeeded"
-grep -q "not implemented" "$t/err" || fail "pause: $(cat "$t/err")"
+! "${C[@]}" task checkpoint it-det 2> "$t/err" || fail "checkpoint succeeded"
+grep -q "Checkpoint is not implemented" "$t/err" || fail "checkpoint: $(cat "$t/err")"
 "${C[@]}" task kill -s SIGKILL it-det
 for _ in $(seq 100); do "${C[@]}" task ls | grep -q "it-det .*STOPPED" && break; sleep 0.1; done
 "${C[@]}" task ls | grep -q "it-det .*STOPPED" || fail "it-det not STOPPED after kill"
@@ -124,7 +112,7 @@ kill -KILL "$daemon"
 for _ in $(seq 100); do [ -z "$("${C[@]}" task ls -q)" ] && break; sleep 0.1; done
 [ -z "$("${C[@]}" task ls -q)" ] || fail "it-crash still listed: $("${C[@]}" task ls)"
 # containerd may list the task as gone while `delete` still runs (it waits for the VM to die).
-for _ in $(seq 50); do [ ! -e /run/cocoon/it-crash ] && break; sleep 0.1; done
+for _ in $(seq 50); do [ ! -e "$(pc_state_dir it-crash)" ] && break; sleep 0.1; done
 "${C[@]}" container rm it-crash
 
 # 6b. containerd restarts under a running task: it reconnects to the daemon (Connect), and the
@@ -182,8 +170,8 @@ od -An -tx1 "$t/out" | tr -d ' \n' | grep -q '^1089011a' || fail "delete printed
 for _ in $(seq 50); do [ -z "$(shim_pids)" ] && break; sleep 0.1; done
 [ -z "$(shim_pids)" ] || fail "shim daemons left: $(shim_pids)"
 for id in "${ids[@]}"; do
-  ! pgrep -f "qemu-system.*$id" >/dev/null || fail "QEMU of $id left"
-  [ ! -e "/run/cocoon/$id" ] || fail "state directory /run/cocoon/$id left"
+  ! pgrep -f "qemu-system.*-name cocoon-$id( |$)" >/dev/null || fail "QEMU of $id left"
+  [ ! -e "$(pc_state_dir "$id")" ] || fail "state directory $(pc_state_dir "$id") left"
   group_socket=/run/containerd/s/$(printf '%s' "$sock/$ns/$id" | sha256sum | cut -d' ' -f1)
   [ ! -e "$group_socket" ] || fail "socket of $id left: $group_socket"
   [ ! -e "$t/state/io.containerd.runtime.v2.task/$ns/$id" ] || fail "bundle of $id left"
