@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/containerd_config.h"
 #include "common/log.h"
 
 int main(int argc, char** argv) {
@@ -35,6 +36,17 @@ int main(int argc, char** argv) {
   spec_cmd->add_flag("--tty", spec.tty, "give the process a terminal");
   spec_cmd->add_option("args", spec.args, "process arguments (after --; default: sh)");
   auto* version_cmd = app.add_subcommand("version", "print version information");
+  cocoon::cli::ContainerdConfigOptions ctrd;
+  auto* ctrd_cmd = app.add_subcommand("containerd-config",
+                                      "register the cocoon runtime for containerd's CRI plugin");
+  ctrd_cmd->add_option("--file", ctrd.file, "containerd config file")->capture_default_str();
+  ctrd_cmd->add_option("--runtime-name", ctrd.runtime.name, "runtime (RuntimeClass handler) name")
+      ->capture_default_str();
+  ctrd_cmd->add_option("--shim", ctrd.runtime.runtime_path,
+                       "shim path for runtime_path (default: containerd searches its PATH)");
+  ctrd_cmd->add_option("--cocoon-config", ctrd.runtime.config_path,
+                       "cocoon config file for the shim (options ConfigPath)");
+  ctrd_cmd->add_flag("--dry-run", ctrd.dry_run, "say what would change; write nothing");
 
   try {
     app.parse(argc, argv);
@@ -54,5 +66,6 @@ int main(int argc, char** argv) {
   if (*env_cmd) return cocoon::cli::EnvCommand(global, env_json);
   if (*spec_cmd) return cocoon::cli::SpecCommand(spec);
   if (*version_cmd) return cocoon::cli::VersionCommand();
+  if (*ctrd_cmd) return cocoon::cli::ContainerdConfigCommand(ctrd);
   return 1;
 }
