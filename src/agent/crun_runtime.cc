@@ -160,6 +160,14 @@ Status CrunRuntime::Delete(const std::string& id) {
   return Run("delete", {"delete", "--force", id}, nullptr);
 }
 
+Status CrunRuntime::Pause(const std::string& id) { return Run("pause", {"pause", id}, nullptr); }
+
+Status CrunRuntime::Resume(const std::string& id) { return Run("resume", {"resume", id}, nullptr); }
+
+Status CrunRuntime::Update(const std::string& id, const std::string& resources_path) {
+  return Run("update", {"update", "--resources", resources_path, id}, nullptr);
+}
+
 std::string CrunRuntime::Version() {
   Result<std::string> out =
       RunCommandOutput(reaper_, {config_.binary, "--version"}, std::chrono::seconds(10));

@@ -38,6 +38,9 @@ class CrunRuntime : public ContainerRuntime {
                         const std::string& work_dir, const LaunchStdio& stdio) override;
   Status KillAll(const std::string& id, int sig) override;
   Status Delete(const std::string& id) override;
+  Status Pause(const std::string& id) override;
+  Status Resume(const std::string& id) override;
+  Status Update(const std::string& id, const std::string& resources_path) override;
   std::string Version() override;
 
  private:

@@ -42,6 +42,11 @@ class ContainerRuntime {
   virtual Status KillAll(const std::string& id, int sig) = 0;
   // Deletes the container, killing whatever still runs in it.
   virtual Status Delete(const std::string& id) = 0;
+  // Freezes / thaws every process of the container (the cgroup freezer).
+  virtual Status Pause(const std::string& id) = 0;
+  virtual Status Resume(const std::string& id) = 0;
+  // Applies the OCI "linux.resources" object in the JSON file `resources_path` to the container.
+  virtual Status Update(const std::string& id, const std::string& resources_path) = 0;
   // One line naming the runtime and its version.
   virtual std::string Version() = 0;
 };

@@ -70,8 +70,7 @@ Result<bool> CheckProcess(const nlohmann::json& process, const std::string& what
   return terminal->get<bool>();
 }
 
-Result<bool> CheckSpec(const std::string& spec_json) {
-  COCOON_ASSIGN_OR_RETURN(nlohmann::json spec, ParseObject(spec_json, "spec_json"));
+Result<bool> CheckSpec(const nlohmann::json& spec) {
   auto root = spec.find("root");
   if (root == spec.end() || !root->is_object() || !root->contains("path") ||
       !(*root)["path"].is_string()) {
@@ -89,6 +88,19 @@ Result<bool> CheckSpec(const std::string& spec_json) {
   return CheckProcess(*process, "spec_json: process");
 }
 
+// Points the container's cgroup at `path`, whatever the host asked: the agent reads the
+// container's figures from there (Stats, ListProcesses, OOM events).
+Status SetCgroupsPath(nlohmann::json* spec, const std::string& path) {
+  auto linux = spec->find("linux");
+  if (linux == spec->end()) {
+    (*spec)["linux"] = nlohmann::json::object();
+  } else if (!linux->is_object()) {
+    return Error(Code::kInvalidArgument, "spec_json: linux is not an object");
+  }
+  (*spec)["linux"]["cgroupsPath"] = path;
+  return OkStatus();
+}
+
 Deadline EarlierOf(Deadline a, Deadline b) {
   if (!a) return b;
   if (!b) return a;
@@ -102,9 +114,15 @@ Error NoContainer(const std::string& id) {
 }  // namespace
 
 AgentService::AgentService(AgentOptions options, ContainerRuntime* runtime, Reaper* reaper)
-    : options_(std::move(options)), runtime_(runtime), reaper_(reaper) {}
+    : options_(std::move(options)), runtime_(runtime), reaper_(reaper) {
+  oom_started_ = oom_.Start();
+  if (!oom_started_.ok()) {
+    Log().Warn("no out-of-memory events: {}", oom_started_.error().message());
+  }
+}
 
 AgentService::~AgentService() {
+  oom_.Stop();
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [id, c] : containers_) Forget(c.get());
 }
@@ -122,8 +140,9 @@ Result<v1::HandshakeResponse> AgentService::Handshake(const v1::HandshakeRequest
   resp.set_protocol_major(kProtocolMajor);
   resp.set_protocol_minor(kProtocolMinor);
   resp.set_agent_version(options_.agent_version);
-  for (const char* cap : {"tty", "exec", "signal", "resize", "guest-details", "stdin",
-                          "read-timeout", "stat-process", "output-complete"}) {
+  for (const char* cap :
+       {"tty", "exec", "signal", "resize", "guest-details", "stdin", "read-timeout", "stat-process",
+        "output-complete", "remove-process", "pause", "update", "stats", "events", "ps"}) {
     resp.add_capabilities(cap);
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -153,7 +172,9 @@ Result<v1::CreateContainerResponse> AgentService::CreateContainer(
     const v1::CreateContainerRequest& req) {
   const std::string& id = req.container_id();
   COCOON_RETURN_IF_ERROR(ValidateId(id));
-  COCOON_ASSIGN_OR_RETURN(bool terminal, CheckSpec(req.spec_json()));
+  COCOON_ASSIGN_OR_RETURN(nlohmann::json spec, ParseObject(req.spec_json(), "spec_json"));
+  COCOON_ASSIGN_OR_RETURN(bool terminal, CheckSpec(spec));
+  COCOON_RETURN_IF_ERROR(SetCgroupsPath(&spec, options_.cgroup_parent + "/" + id));
   std::string bundle = options_.bundle_root + "/" + id;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -177,7 +198,7 @@ Result<v1::CreateContainerResponse> AgentService::CreateContainer(
   // A leftover directory from an earlier container of the same id must not leak into this one.
   if (Status st = RemoveTree(bundle); !st.ok()) return fail(st.error());
   if (Status st = MakeDirs(bundle, 0700); !st.ok()) return fail(st.error());
-  if (Status st = WriteFileAtomic(bundle + "/config.json", req.spec_json(), 0600); !st.ok()) {
+  if (Status st = WriteFileAtomic(bundle + "/config.json", spec.dump(), 0600); !st.ok()) {
     return fail(st.error());
   }
   Result<StdioPlan> plan = PlanStdio(terminal, req.stdin());
@@ -199,6 +220,9 @@ Result<v1::CreateContainerResponse> AgentService::CreateContainer(
     Container* c = containers_[id].get();
     c->init = std::move(*process);
     c->state = Container::State::kCreated;
+  }
+  if (Status st = oom_.Watch(id, CgroupDir(id)); !st.ok()) {
+    log.Warn("no out-of-memory events for this container: {}", st.error().message());
   }
   log.Info("container created pid={} terminal={}", pid, terminal);
   v1::CreateContainerResponse resp;
@@ -253,6 +277,10 @@ Result<v1::ExecProcessResponse> AgentService::ExecProcess(const v1::ExecProcessR
     Container* c = it->second.get();
     if (c->state != Container::State::kStarted || c->init->exited()) {
       return Error(Code::kFailedPrecondition, "container " + id + " is not running");
+    }
+    if (c->paused) {
+      // The new process would join the frozen cgroup and the runtime would wait for it forever.
+      return Error(Code::kFailedPrecondition, "container " + id + " is paused");
     }
     if (c->execs.count(exec_id)) {
       return Error(Code::kAlreadyExists, "exec " + exec_id + " already exists in " + id);
@@ -475,6 +503,7 @@ Result<v1::Empty> AgentService::RemoveContainer(const v1::RemoveContainerRequest
     owned = std::move(it->second);
     containers_.erase(it);
   }
+  oom_.Unwatch(id);
   Forget(owned.get());
   if (Status st = RemoveTree(owned->bundle_dir); !st.ok()) {
     log.Warn("bundle not removed: {}", st.error().message());
@@ -525,6 +554,7 @@ Result<v1::Empty> AgentService::Shutdown(const v1::ShutdownRequest&) {
 }
 
 void AgentService::InterruptPendingReads() {
+  oom_.Interrupt();
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [id, c] : containers_) {
     if (c->init) c->init->InterruptReads();

@@ -1,7 +1,7 @@
 // The cocoon.agent.v1.Agent API as plain C++: one method per RPC, protobuf messages in and out,
 // errors as values with gRPC codes. service_ttrpc.h puts it on a ttRPC server. Every method is
-// safe to call concurrently; the blocking ones (WaitProcess, Read*, WriteStdin) hold no lock
-// while they wait.
+// safe to call concurrently; the blocking ones (WaitProcess, Read*, WriteStdin, GetEvents) hold no
+// lock while they wait.
 #pragma once
 
 #include <chrono>
@@ -12,6 +12,8 @@
 #include <optional>
 #include <string>
 
+#include "agent/cgroup.h"
+#include "agent/oom_watcher.h"
 #include "agent/process.h"
 #include "agent/reaper.h"
 #include "agent/runtime.h"
@@ -23,7 +25,7 @@ namespace cocoon::agent {
 namespace v1 = ::cocoon::agent::v1;
 
 inline constexpr uint32_t kProtocolMajor = 1;
-inline constexpr uint32_t kProtocolMinor = 0;
+inline constexpr uint32_t kProtocolMinor = 1;
 inline constexpr uint32_t kMaxReadBytes = 1 << 20;
 
 using Deadline = std::optional<std::chrono::steady_clock::time_point>;
@@ -32,6 +34,13 @@ struct AgentOptions {
   std::string agent_version = "0.0.0";
   std::string bundle_root = "/run/cocoon/bundles";
   std::string meminfo_path = "/proc/meminfo";
+  // The cgroup v2 mount, and the cgroup under it that holds one child per container: the agent
+  // sets every container's linux.cgroupsPath to <cgroup_parent>/<id>, so it knows where to read
+  // its figures without asking the runtime. Unit tests point cgroup_root at a fake tree.
+  std::string cgroup_root = "/sys/fs/cgroup";
+  std::string cgroup_parent = "/cocoon";
+  // The longest a GetEvents call waits (its timeout_ms is capped to this).
+  std::chrono::milliseconds max_events_wait{10000};
   ProcessLimits limits;
   // How long RemoveContainer waits for the killed processes' exits, so that blocked
   // WaitProcess calls get a real exit code rather than "removed".
@@ -61,10 +70,18 @@ class AgentService {
   Result<v1::StatProcessResponse> StatProcess(const v1::ProcessRef& req);
   Result<v1::GuestDetailsResponse> GuestDetails(const v1::GuestDetailsRequest& req);
   Result<v1::Empty> Shutdown(const v1::ShutdownRequest& req);
+  // Protocol 1.1.
+  Result<v1::Empty> RemoveProcess(const v1::ProcessRef& req);
+  Result<v1::Empty> PauseContainer(const v1::ContainerRef& req);
+  Result<v1::Empty> ResumeContainer(const v1::ContainerRef& req);
+  Result<v1::Empty> UpdateContainer(const v1::UpdateContainerRequest& req);
+  Result<cgv2::Metrics> StatsContainer(const v1::ContainerRef& req);
+  Result<v1::GetEventsResponse> GetEvents(const v1::GetEventsRequest& req, Deadline deadline);
+  Result<v1::ListProcessesResponse> ListProcesses(const v1::ContainerRef& req);
 
-  // The host's connection ended: reads still blocked for it return at once, empty, so they do
-  // not take output whose reply can no longer be delivered. (Only for a single-connection
-  // transport: it disturbs the reads of every connection.)
+  // The host's connection ended: reads and GetEvents calls still blocked for it return at once,
+  // empty, so they do not take output or events whose reply can no longer be delivered. (Only
+  // for a single-connection transport: it disturbs the calls of every connection.)
   void InterruptPendingReads();
 
   // Recorded by main when the port is open, for GuestDetails.uptime_at_ready_s.
@@ -79,6 +96,7 @@ class AgentService {
     std::shared_ptr<Process> init;                          // null while crun create runs
     std::map<std::string, std::shared_ptr<Process>> execs;  // null value: exec in progress
     enum class State { kCreating, kCreated, kStarting, kStarted, kRemoving } state;
+    bool paused = false;  // only while kStarted
   };
 
   Result<std::shared_ptr<Process>> FindProcess(const v1::ProcessRef& ref) const;
@@ -89,6 +107,13 @@ class AgentService {
                                          const std::string& exec_id, Launched launched,
                                          ProcessIo io);
   void Forget(Container* container);
+  // The container's cgroup directory in the guest.
+  std::string CgroupDir(const std::string& id) const;
+  // CgroupDir of a known container whose cgroup exists: NOT_FOUND for an unknown container,
+  // FAILED_PRECONDITION while it has no cgroup.
+  Result<std::string> ExistingCgroupDir(const std::string& id) const;
+  // Pause (true) or Resume (false).
+  Result<v1::Empty> SetPaused(const std::string& id, bool paused);
 
   const AgentOptions options_;
   ContainerRuntime* const runtime_;
@@ -98,6 +123,10 @@ class AgentService {
   std::map<std::string, std::unique_ptr<Container>> containers_;
   double ready_uptime_ = 0;
   std::optional<std::string> runtime_version_;
+  uint64_t update_seq_ = 0;
+
+  OomWatcher oom_;
+  Status oom_started_;
 };
 
 }  // namespace cocoon::agent

@@ -44,6 +44,20 @@ void ForEachAgentMethod(AgentService* s, Registrar* r) {
       "GuestDetails", [s](const auto& q, Deadline) { return s->GuestDetails(q); });
   r->template Add<v1::ShutdownRequest, v1::Empty>(
       "Shutdown", [s](const auto& q, Deadline) { return s->Shutdown(q); });
+  r->template Add<v1::ProcessRef, v1::Empty>(
+      "RemoveProcess", [s](const auto& q, Deadline) { return s->RemoveProcess(q); });
+  r->template Add<v1::ContainerRef, v1::Empty>(
+      "PauseContainer", [s](const auto& q, Deadline) { return s->PauseContainer(q); });
+  r->template Add<v1::ContainerRef, v1::Empty>(
+      "ResumeContainer", [s](const auto& q, Deadline) { return s->ResumeContainer(q); });
+  r->template Add<v1::UpdateContainerRequest, v1::Empty>(
+      "UpdateContainer", [s](const auto& q, Deadline) { return s->UpdateContainer(q); });
+  r->template Add<v1::ContainerRef, cgv2::Metrics>(
+      "StatsContainer", [s](const auto& q, Deadline) { return s->StatsContainer(q); });
+  r->template Add<v1::GetEventsRequest, v1::GetEventsResponse>(
+      "GetEvents", [s](const auto& q, Deadline d) { return s->GetEvents(q, d); });
+  r->template Add<v1::ContainerRef, v1::ListProcessesResponse>(
+      "ListProcesses", [s](const auto& q, Deadline) { return s->ListProcesses(q); });
 }
 
 }  // namespace cocoon::agent

@@ -30,9 +30,95 @@ void FakeRuntime::FailNextCreate(std::string message) {
   fail_next_create_ = std::move(message);
 }
 
+void FakeRuntime::FailNextControl(std::string message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fail_next_control_ = std::move(message);
+}
+
+void FakeRuntime::set_cgroup_root(std::string root) {
+  std::lock_guard<std::mutex> lock(mu_);
+  cgroup_root_ = std::move(root);
+}
+
 std::vector<std::string> FakeRuntime::calls() const {
   std::lock_guard<std::mutex> lock(mu_);
   return calls_;
+}
+
+std::vector<std::string> FakeRuntime::updates() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return updates_;
+}
+
+Status FakeRuntime::MakeCgroup(const std::string& id, const std::string& dir) {
+  // Figures as a small idle container shows them; tests overwrite what they check.
+  const std::pair<const char*, const char*> files[] = {
+      {"memory.current", "1048576\n"},
+      {"memory.max", "max\n"},
+      {"memory.stat", "anon 524288\nfile 262144\nkernel_stack 16384\npgfault 42\n"},
+      {"memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n"},
+      {"pids.current", "1\n"},
+      {"pids.max", "max\n"},
+      {"cpu.stat", "usage_usec 1000\nuser_usec 600\nsystem_usec 400\n"},
+  };
+  COCOON_RETURN_IF_ERROR(MakeDirs(dir, 0755));
+  for (const auto& [name, content] : files) {
+    COCOON_RETURN_IF_ERROR(WriteFileAtomic(dir + "/" + name, content));
+  }
+  cgroups_[id] = dir;
+  WriteProcsLocked(id);
+  return OkStatus();
+}
+
+void FakeRuntime::WriteProcsLocked(const std::string& id) {
+  auto it = cgroups_.find(id);
+  if (it == cgroups_.end()) return;
+  std::string procs;
+  for (pid_t pid : pids_[id]) procs += std::to_string(pid) + "\n";
+  (void)WriteFileAtomic(it->second + "/cgroup.procs", procs);
+}
+
+Status FakeRuntime::TakeControlFailureLocked(const std::string& what) {
+  if (fail_next_control_.empty()) return OkStatus();
+  std::string message = std::move(fail_next_control_);
+  fail_next_control_.clear();
+  return Error(Code::kUnknown, "fake " + what + ": " + message);
+}
+
+void FakeRuntime::SignalGroupsLocked(const std::string& id, int sig) {
+  for (pid_t pid : pids_[id]) ::kill(-pid, sig);
+}
+
+Status FakeRuntime::Pause(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  calls_.push_back("pause " + id);
+  COCOON_RETURN_IF_ERROR(TakeControlFailureLocked("pause"));
+  SignalGroupsLocked(id, SIGSTOP);
+  return OkStatus();
+}
+
+Status FakeRuntime::Resume(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  calls_.push_back("resume " + id);
+  COCOON_RETURN_IF_ERROR(TakeControlFailureLocked("resume"));
+  SignalGroupsLocked(id, SIGCONT);
+  return OkStatus();
+}
+
+Status FakeRuntime::Update(const std::string& id, const std::string& resources_path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  calls_.push_back("update " + id);
+  COCOON_RETURN_IF_ERROR(TakeControlFailureLocked("update"));
+  COCOON_ASSIGN_OR_RETURN(std::string text, ReadFile(resources_path));
+  updates_.push_back(text);
+  auto resources = nlohmann::json::parse(text);
+  auto cgroup = cgroups_.find(id);
+  if (cgroup != cgroups_.end() && resources.contains("memory") &&
+      resources["memory"].contains("limit")) {
+    std::string limit = std::to_string(resources["memory"]["limit"].get<int64_t>());
+    COCOON_RETURN_IF_ERROR(WriteFileAtomic(cgroup->second + "/memory.max", limit + "\n"));
+  }
+  return OkStatus();
 }
 
 Result<Launched> FakeRuntime::Spawn(const std::vector<std::string>& argv, bool terminal,
@@ -84,6 +170,15 @@ Result<Launched> FakeRuntime::Create(const std::string& id, const std::string& b
   std::lock_guard<std::mutex> lock(mu_);
   pids_[id].push_back(launched.pid);
   gates_[id] = gate;
+  if (!cgroup_root_.empty()) {
+    std::string path = spec.value("/linux/cgroupsPath"_json_pointer, std::string());
+    Status made = path.empty() ? Status(Error(Code::kInvalidArgument, "no linux.cgroupsPath"))
+                               : MakeCgroup(id, cgroup_root_ + path);
+    if (!made.ok()) {
+      ::kill(-launched.pid, SIGKILL);
+      return made.error().Wrap("fake create");
+    }
+  }
   return launched;
 }
 
@@ -118,6 +213,7 @@ Result<Launched> FakeRuntime::Exec(const std::string& id, const std::string& pro
   COCOON_ASSIGN_OR_RETURN(Launched launched, Spawn(process.first, process.second, stdio));
   std::lock_guard<std::mutex> lock(mu_);
   pids_[id].push_back(launched.pid);
+  WriteProcsLocked(id);
   return launched;
 }
 
@@ -131,9 +227,13 @@ Status FakeRuntime::KillAll(const std::string& id, int sig) {
 Status FakeRuntime::Delete(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   calls_.push_back("delete " + id);
-  for (pid_t pid : pids_[id]) ::kill(-pid, SIGKILL);
+  for (pid_t pid : pids_[id]) ::kill(-pid, SIGKILL);  // stopped ("paused") ones too
   pids_.erase(id);
   gates_.erase(id);
+  if (auto cgroup = cgroups_.find(id); cgroup != cgroups_.end()) {
+    (void)RemoveTree(cgroup->second);
+    cgroups_.erase(cgroup);
+  }
   return OkStatus();
 }
 

@@ -29,6 +29,10 @@ std::string Spec(const std::vector<std::string>& args, bool terminal = false) {
   return spec.dump();
 }
 
+// 512 MiB of guest memory, no swap.
+constexpr const char* kMeminfo =
+    "MemTotal:         524288 kB\nMemFree:  1000 kB\nSwapTotal: 0 kB\n";
+
 std::string ProcessJson(const std::vector<std::string>& args, bool terminal = false) {
   return nlohmann::json({{"args", args}, {"cwd", "/"}, {"terminal", terminal}}).dump();
 }
@@ -48,15 +52,22 @@ class AgentTest : public ::testing::TestWithParam<Transport> {
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     ASSERT_TRUE(reaper_.Start().ok());
+    // The fake runtime makes each container's cgroup as a plain directory under this root.
+    ASSERT_TRUE(WriteFileAtomic(dir_ + "/meminfo", kMeminfo).ok());
+    runtime_.set_cgroup_root(dir_ + "/cgroup");
     MakeService(ProcessLimits{});
   }
 
-  void MakeService(ProcessLimits limits) {
+  void MakeService(ProcessLimits limits,
+                   std::chrono::milliseconds max_events_wait = std::chrono::seconds(10)) {
     api_.reset();
     service_.reset();
     AgentOptions options;
     options.agent_version = "9.8.7";
     options.bundle_root = dir_ + "/bundles";
+    options.meminfo_path = dir_ + "/meminfo";
+    options.cgroup_root = dir_ + "/cgroup";
+    options.max_events_wait = max_events_wait;
     options.limits = limits;
     options.on_shutdown = [this] { shutdown_called_ = true; };
     service_ = std::make_unique<AgentService>(options, &runtime_, &reaper_);
@@ -195,11 +206,13 @@ TEST_P(AgentTest, HandshakeReportsVersionAndCapabilities) {
   auto resp = api_->Call<v1::HandshakeResponse>("Handshake", req);
   ASSERT_TRUE(resp.ok()) << resp.error().message();
   EXPECT_EQ(resp->protocol_major(), 1u);
-  EXPECT_EQ(resp->protocol_minor(), 0u);
+  EXPECT_EQ(resp->protocol_minor(), 1u);
   EXPECT_EQ(resp->agent_version(), "9.8.7");
   std::vector<std::string> caps(resp->capabilities().begin(), resp->capabilities().end());
-  EXPECT_NE(std::find(caps.begin(), caps.end(), "tty"), caps.end());
-  EXPECT_NE(std::find(caps.begin(), caps.end(), "exec"), caps.end());
+  for (const char* cap :
+       {"tty", "exec", "remove-process", "pause", "update", "stats", "events", "ps"}) {
+    EXPECT_NE(std::find(caps.begin(), caps.end(), cap), caps.end()) << cap;
+  }
 
   req.set_protocol_major(2);
   auto refused = api_->Call<v1::HandshakeResponse>("Handshake", req);
@@ -447,14 +460,31 @@ TEST_P(AgentTest, RuntimeFailureMessageReachesTheHostAndNothingLeaks) {
   ASSERT_TRUE(Create("c1", Spec({"true"})).ok());
 }
 
-TEST_P(AgentTest, BundleHoldsTheSpecAsGiven) {
-  std::string spec = Spec({"sleep", "30"});
-  ASSERT_TRUE(Create("c1", spec).ok());
+TEST_P(AgentTest, BundleHoldsTheSpecWithTheAgentsCgroupPath) {
+  nlohmann::json spec = nlohmann::json::parse(Spec({"sleep", "30"}));
+  // Whatever the host asked for, the container lands where the agent looks for it.
+  spec["linux"] = {{"cgroupsPath", "/kubepods/pod1/c1"}, {"sysctl", {{"a", "b"}}}};
+  ASSERT_TRUE(Create("c1", spec.dump()).ok());
   auto written = ReadFile(dir_ + "/bundles/c1/config.json");
   ASSERT_TRUE(written.ok());
-  EXPECT_EQ(*written, spec);
+  nlohmann::json expected = spec;
+  expected["linux"]["cgroupsPath"] = "/cocoon/c1";
+  EXPECT_EQ(nlohmann::json::parse(*written), expected);
+  EXPECT_TRUE(PathExists(dir_ + "/cgroup/cocoon/c1/cgroup.procs"));
   ASSERT_TRUE(Remove("c1").ok());
   EXPECT_FALSE(PathExists(dir_ + "/bundles/c1"));
+
+  // A spec without a linux object gets one.
+  ASSERT_TRUE(Create("c2", Spec({"sleep", "30"})).ok());
+  written = ReadFile(dir_ + "/bundles/c2/config.json");
+  ASSERT_TRUE(written.ok());
+  EXPECT_EQ(nlohmann::json::parse(*written)["linux"]["cgroupsPath"], "/cocoon/c2");
+
+  spec["linux"] = "not an object";
+  auto bad = Create("c3", spec.dump());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code(), Code::kInvalidArgument);
+  EXPECT_NE(bad.error().message().find("linux"), std::string::npos);
 }
 
 TEST_P(AgentTest, StartTwiceIsFailedPrecondition) {
