@@ -38,7 +38,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --pid-file) pidfile=$2; shift 2 ;;
     --console-socket) sock=$2; shift 2 ;;
-    --bundle|--process) shift 2 ;;
+    --bundle|--process|--resources) shift 2 ;;
     --*) shift ;;
     *) [ -z "$id" ] && id=$1; shift ;;
   esac
@@ -159,12 +159,30 @@ TEST_F(CrunRuntimeTest, ControlCommandLines) {
   ASSERT_TRUE(runtime_->Start("c1").ok());
   ASSERT_TRUE(runtime_->KillAll("c1", 9).ok());
   ASSERT_TRUE(runtime_->Delete("c1").ok());
+  ASSERT_TRUE(runtime_->Pause("c1").ok());
+  ASSERT_TRUE(runtime_->Resume("c1").ok());
+  ASSERT_TRUE(runtime_->Update("c1", dir_ + "/bundle/resources-1.json").ok());
   auto calls = Calls();
-  ASSERT_EQ(calls.size(), 3u);
+  ASSERT_EQ(calls.size(), 6u);
   std::string prefix = "--root " + dir_ + "/state --log LOG ";
   EXPECT_EQ(Normalize(calls[0]), prefix + "start c1");
   EXPECT_EQ(Normalize(calls[1]), prefix + "kill --all c1 9");
   EXPECT_EQ(Normalize(calls[2]), prefix + "delete --force c1");
+  EXPECT_EQ(Normalize(calls[3]), prefix + "pause c1");
+  EXPECT_EQ(Normalize(calls[4]), prefix + "resume c1");
+  EXPECT_EQ(Normalize(calls[5]),
+            prefix + "update --resources " + dir_ + "/bundle/resources-1.json c1");
+}
+
+TEST_F(CrunRuntimeTest, ControlErrorsCarryCrunsMessage) {
+  auto paused = runtime_->Pause("bad1");
+  ASSERT_FALSE(paused.ok());
+  EXPECT_EQ(paused.error().message(),
+            "crun pause: pause failed: open `/nope`: No such file or directory");
+  auto updated = runtime_->Update("bad2", dir_ + "/r.json");
+  ASSERT_FALSE(updated.ok());
+  EXPECT_EQ(updated.error().message(),
+            "crun update: update failed: open `/nope`: No such file or directory");
 }
 
 TEST_F(CrunRuntimeTest, ExecCommandLine) {
