@@ -91,10 +91,10 @@ Result<bool> CheckSpec(const nlohmann::json& spec) {
 // Points the container's cgroup at `path`, whatever the host asked: the agent reads the
 // container's figures from there (Stats, ListProcesses, OOM events).
 Status SetCgroupsPath(nlohmann::json* spec, const std::string& path) {
-  auto linux = spec->find("linux");
-  if (linux == spec->end()) {
+  auto section = spec->find("linux");
+  if (section == spec->end()) {
     (*spec)["linux"] = nlohmann::json::object();
-  } else if (!linux->is_object()) {
+  } else if (!section->is_object()) {
     return Error(Code::kInvalidArgument, "spec_json: linux is not an object");
   }
   (*spec)["linux"]["cgroupsPath"] = path;

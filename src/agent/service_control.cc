@@ -85,6 +85,15 @@ Result<v1::Empty> AgentService::SetPaused(const std::string& id, bool pause) {
       return Error(Code::kFailedPrecondition,
                    std::string("cannot ") + verb + " container " + id + ": it has exited");
     }
+    if (pause) {
+      for (const auto& [exec_id, p] : c->execs) {
+        // The runtime's exec would wait for its frozen process (and the Exec call with it).
+        if (!p) {
+          return Error(Code::kFailedPrecondition,
+                       "cannot pause container " + id + ": exec " + exec_id + " is starting");
+        }
+      }
+    }
     if (c->paused == pause) {
       return Error(Code::kFailedPrecondition,
                    "container " + id + (pause ? " is already paused" : " is not paused"));

@@ -25,6 +25,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+double MsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
 Status g_namespace = Error(Code::kUnknown, "main did not run");
 
 std::string ProcessJson(const std::vector<std::string>& args) {
@@ -166,8 +170,7 @@ TEST_F(AgentApiTest, PauseFreezesTheContainerAndResumeThawsIt) {
 
   auto start = Clock::now();
   ASSERT_TRUE(agent().Pause(id_).ok());
-  std::printf("PauseContainer: %.0f ms\n",
-              std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+  std::printf("PauseContainer: %.0f ms\n", MsSince(start));
   std::this_thread::sleep_for(milliseconds(300));  // a write in flight lands
   long frozen = ReadCounter();
   std::this_thread::sleep_for(milliseconds(1500));
@@ -182,7 +185,9 @@ TEST_F(AgentApiTest, PauseFreezesTheContainerAndResumeThawsIt) {
   ASSERT_TRUE(pids.ok()) << pids.error().message();
   EXPECT_FALSE(pids->empty());
 
+  start = Clock::now();
   ASSERT_TRUE(agent().Resume(id_).ok());
+  std::printf("ResumeContainer: %.0f ms\n", MsSince(start));
   long after = WaitCounterAbove(std::max(frozen, before) + 3, std::chrono::seconds(30));
   EXPECT_GT(after, std::max(frozen, before) + 3) << "the counter did not move after Resume";
 
@@ -199,7 +204,9 @@ TEST_F(AgentApiTest, MemoryLimitUpdateAndOomEvent) {
   Boot({"sleep", "100"});
   ASSERT_FALSE(HasFatalFailure());
 
+  auto start = Clock::now();
   Status updated = agent().Update(id_, R"({"memory":{"limit":67108864}})");
+  std::printf("UpdateContainer: %.0f ms\n", MsSince(start));
   ASSERT_TRUE(updated.ok()) << updated.error().message();
   auto stats = agent().Stats(id_);
   ASSERT_TRUE(stats.ok()) << stats.error().message();
@@ -212,7 +219,8 @@ TEST_F(AgentApiTest, MemoryLimitUpdateAndOomEvent) {
 
   ASSERT_TRUE(agent().Update(id_, R"({"memory":{"limit":16777216}})").ok());
   // The long poll is already waiting when the kill happens: only the notification can end it.
-  auto events = std::async(std::launch::async, [this] {
+  Clock::time_point event_seen;
+  auto events = std::async(std::launch::async, [this, &event_seen] {
     std::vector<sandbox::agentpb::GuestEvent> got;
     auto until = Clock::now() + std::chrono::seconds(60);
     while (got.empty() && Clock::now() < until) {
@@ -223,12 +231,16 @@ TEST_F(AgentApiTest, MemoryLimitUpdateAndOomEvent) {
       }
       got = *r;
     }
+    event_seen = Clock::now();
     return got;
   });
   // dd's 64 MiB buffer is touched page by page as /dev/zero fills it: far over 16 MiB.
   int code = RunExec("hog", {"dd", "if=/dev/zero", "of=/dev/null", "bs=67108864", "count=1"});
+  auto exited = Clock::now();
   EXPECT_EQ(code, 137) << "dd was expected to die by SIGKILL (the OOM killer)";
   std::vector<sandbox::agentpb::GuestEvent> got = events.get();
+  std::printf("OOM event vs. the exec's exit seen by the host: %+.0f ms\n",
+              std::chrono::duration<double, std::milli>(event_seen - exited).count());
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].container_id(), id_);
   EXPECT_EQ(got[0].kind(), sandbox::agentpb::GuestEvent::KIND_OOM);

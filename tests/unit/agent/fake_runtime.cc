@@ -35,6 +35,11 @@ void FakeRuntime::FailNextControl(std::string message) {
   fail_next_control_ = std::move(message);
 }
 
+void FakeRuntime::set_exec_delay(std::chrono::milliseconds delay) {
+  std::lock_guard<std::mutex> lock(mu_);
+  exec_delay_ = delay;
+}
+
 void FakeRuntime::set_cgroup_root(std::string root) {
   std::lock_guard<std::mutex> lock(mu_);
   cgroup_root_ = std::move(root);
@@ -204,10 +209,13 @@ Status FakeRuntime::Start(const std::string& id) {
 
 Result<Launched> FakeRuntime::Exec(const std::string& id, const std::string& process_json_path,
                                    const std::string& work_dir, const LaunchStdio& stdio) {
+  std::chrono::milliseconds delay;
   {
     std::lock_guard<std::mutex> lock(mu_);
     calls_.push_back("exec " + id);
+    delay = exec_delay_;
   }
+  std::this_thread::sleep_for(delay);
   COCOON_ASSIGN_OR_RETURN(std::string text, ReadFile(process_json_path));
   COCOON_ASSIGN_OR_RETURN(auto process, ReadProcess(nlohmann::json::parse(text)));
   COCOON_ASSIGN_OR_RETURN(Launched launched, Spawn(process.first, process.second, stdio));

@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
@@ -38,6 +39,8 @@ class FakeRuntime : public ContainerRuntime {
   void FailNextCreate(std::string message);
   // The next control call (pause, resume, update) fails with this message.
   void FailNextControl(std::string message);
+  // Exec waits this long before it launches anything (a slow runtime).
+  void set_exec_delay(std::chrono::milliseconds delay);
   // Where Create makes fake cgroups; empty (the default): it makes none.
   void set_cgroup_root(std::string root);
   std::vector<std::string> calls() const;
@@ -57,6 +60,7 @@ class FakeRuntime : public ContainerRuntime {
   std::map<std::string, std::string> gates_;
   std::map<std::string, std::string> cgroups_;  // id -> fake cgroup directory
   std::string cgroup_root_;
+  std::chrono::milliseconds exec_delay_{0};
   std::string fail_next_create_;
   std::string fail_next_control_;
   std::vector<std::string> calls_;

@@ -160,6 +160,21 @@ TEST_P(AgentControlTest, PauseAndResume) {
   EXPECT_TRUE(Exec("c1", "e1", ProcessJson({"true"})).ok());
 }
 
+TEST_P(AgentControlTest, PauseWaitsForNoExecToBeStarting) {
+  Run("c1", {"sleep", "30"});
+  runtime_.set_exec_delay(milliseconds(500));
+  auto exec = std::async(std::launch::async, [this] {
+    return Exec("c1", "e1", ProcessJson({"sleep", "30"}));
+  });
+  std::this_thread::sleep_for(milliseconds(100));
+  auto refused = Pause("c1");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), Code::kFailedPrecondition);
+  EXPECT_NE(refused.error().message().find("starting"), std::string::npos);
+  ASSERT_TRUE(exec.get().ok());
+  EXPECT_TRUE(Pause("c1").ok());
+}
+
 TEST_P(AgentControlTest, FailedPauseLeavesTheContainerRunning) {
   Run("c1", {"sleep", "30"});
   runtime_.FailNextControl("freezer busy");
