@@ -36,7 +36,9 @@ struct AgentOptions {
   std::string meminfo_path = "/proc/meminfo";
   // The cgroup v2 mount, and the cgroup under it that holds one child per container: the agent
   // sets every container's linux.cgroupsPath to <cgroup_parent>/<id>, so it knows where to read
-  // its figures without asking the runtime. Unit tests point cgroup_root at a fake tree.
+  // its figures without asking the runtime. Boot enables every controller at the root; crun
+  // creates <cgroup_parent> and enables them there on its way down (seen in a real guest: memory,
+  // pids and cpu limits apply in /cocoon/<id>). Unit tests point cgroup_root at a fake tree.
   std::string cgroup_root = "/sys/fs/cgroup";
   std::string cgroup_parent = "/cocoon";
   // The longest a GetEvents call waits (its timeout_ms is capped to this).
