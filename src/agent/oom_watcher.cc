@@ -82,6 +82,14 @@ void OomWatcher::CheckLocked(Watched* w) {
   cv_.notify_all();
 }
 
+void OomWatcher::Check(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto wd = wd_by_id_.find(id);
+  if (wd == wd_by_id_.end()) return;
+  auto it = by_wd_.find(wd->second);
+  if (it != by_wd_.end()) CheckLocked(&it->second);
+}
+
 void OomWatcher::OnChange(int wd) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = by_wd_.find(wd);

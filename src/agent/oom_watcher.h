@@ -44,6 +44,10 @@ class OomWatcher {
   // kills that happened before this call (between crun create and now) are reported too. Returns
   // an error when there is nothing to watch (no memory controller: no memory.events).
   Status Watch(const std::string& id, const std::string& cgroup_dir);
+  // Re-reads `id`'s counter now and queues what inotify has not reported yet: an init process
+  // killed for memory can exit before the watcher thread wakes, and its exit must not overtake
+  // its event.
+  void Check(const std::string& id);
   // Stops watching `id`; its queued events stay queued.
   void Unwatch(const std::string& id);
 

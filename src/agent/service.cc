@@ -369,6 +369,8 @@ Result<v1::WaitProcessResponse> AgentService::WaitProcess(const v1::ProcessRef& 
                                                           Deadline deadline) {
   COCOON_ASSIGN_OR_RETURN(std::shared_ptr<Process> process, FindProcess(req));
   COCOON_ASSIGN_OR_RETURN(ProcessExit exit, process->Wait(deadline));
+  // Queued before the exit is reported, so a host that fetches events after the exit sees it.
+  if (req.exec_id().empty()) oom_.Check(req.container_id());
   v1::WaitProcessResponse resp;
   resp.set_exit_code(exit.exit_code);
   resp.set_exited_at_unix_nano(exit.exited_at_unix_nano);
