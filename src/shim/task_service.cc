@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "common/ids.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "proto/containerd_events.pb.h"
 #include "shim/timestamps.h"
@@ -32,7 +33,35 @@ std::string Describe(const std::string& id, const std::string& exec_id) {
   return exec_id.empty() ? "container " + id : "exec " + exec_id + " of container " + id;
 }
 
+// The hooks and annotations of <bundle>/config.json. A config.json that cannot be read or parsed
+// means no hooks here: the backend loads the whole bundle next and reports that problem itself.
+// Invalid hooks fail at once, before a VM boots for nothing.
+Result<oci::Hooks> LoadHooks(const std::string& bundle, nlohmann::json* annotations) {
+  auto text = ReadFile(bundle + "/config.json");
+  if (!text.ok()) return oci::Hooks();
+  nlohmann::json spec = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (!spec.is_object()) return oci::Hooks();
+  if (auto a = spec.find("annotations"); a != spec.end() && a->is_object()) *annotations = *a;
+  auto hooks = oci::ParseHooks(spec);
+  if (!hooks.ok()) return hooks.error().Wrap(bundle + "/config.json");
+  return hooks;
+}
+
 }  // namespace
+
+Status TaskService::RunHooks(oci::HookKind kind, const std::string& id, const Container& c,
+                             const char* status, uint32_t pid) {
+  const std::vector<oci::Hook>& hooks = c.hooks->hooks.of(kind);
+  if (hooks.empty()) return OkStatus();
+  oci::State state;
+  state.id = id;
+  state.status = status;
+  state.pid = static_cast<int>(pid);
+  state.bundle = c.bundle;
+  state.annotations = c.hooks->annotations;
+  Log().With("container", id).Debug("running {} {} hook(s)", hooks.size(), HookKindName(kind));
+  return oci::RunHooks(kind, hooks, state);
+}
 
 TaskService::TaskService(TaskBackend* backend, EventSink* events,
                          std::function<void()> on_last_shutdown)
@@ -102,8 +131,11 @@ Result<taskpb::CreateTaskResponse> TaskService::Create(const taskpb::CreateTaskR
     return Error(Code::kUnimplemented, "cocoon: restoring from a checkpoint is not implemented");
   }
   COCOON_RETURN_IF_ERROR(CheckStdio(req.stdin(), req.stdout(), req.stderr()));
+  auto hook_set = std::make_shared<HookSet>();
+  COCOON_ASSIGN_OR_RETURN(hook_set->hooks, LoadHooks(req.bundle(), &hook_set->annotations));
   auto c = std::make_shared<Container>();
   c->bundle = req.bundle();
+  c->hooks = hook_set;
   c->init = std::make_shared<Process>();
   Process& init = *c->init;
   init.exited_at = NotExited();
@@ -120,6 +152,34 @@ Result<taskpb::CreateTaskResponse> TaskService::Create(const taskpb::CreateTaskR
   }
   // The VM boot takes long: no lock is held, so State and Connect still answer meanwhile.
   Result<uint32_t> pid = backend_->Create(req);
+  if (pid.ok()) {
+    // Limitation: createContainer and startContainer hooks must run in the container's
+    // namespaces, that is inside the VM, where the host programs they name do not exist; cocoon
+    // skips them (with this warning) rather than refusing every spec that carries one.
+    for (oci::HookKind kind : {oci::HookKind::kCreateContainer, oci::HookKind::kStartContainer}) {
+      if (!hook_set->hooks.of(kind).empty()) {
+        Log()
+            .With("container", req.id())
+            .Warn("{} hooks are not run: they would have to run inside the VM",
+                  oci::HookKindName(kind));
+      }
+    }
+    // The runtime environment exists now (VM and container created, pid known): the spec's
+    // prestart, then createRuntime, before Create returns. A failure undoes the whole Create.
+    Status hooked = RunHooks(oci::HookKind::kPrestart, req.id(), *c, "created", *pid);
+    if (hooked.ok()) {
+      hooked = RunHooks(oci::HookKind::kCreateRuntime, req.id(), *c, "created", *pid);
+    }
+    if (!hooked.ok()) {
+      Log().With("container", req.id()).Warn("create failed: {}", hooked.error().message());
+      Status released = backend_->Delete(req.id());
+      if (!released.ok()) {
+        Log().With("container", req.id()).Warn("cleanup: {}", released.error().message());
+      }
+      // One code for every hook failure: the spec's hooks, not the request, are at fault.
+      pid = Error(Code::kFailedPrecondition, hooked.error().message());
+    }
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (!pid.ok()) {
     containers_.erase(req.id());
@@ -203,28 +263,40 @@ Result<taskpb::StartResponse> TaskService::Start(const taskpb::StartRequest& req
   } else {
     pid = backend_->StartExec(p->exec);  // set once by Exec, before the process was shared
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!pid.ok()) {
-    if (p->phase == Phase::kRunning) p->phase = Phase::kCreated;
-    return pid.error();
+  std::shared_ptr<Container> c;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!pid.ok()) {
+      if (p->phase == Phase::kRunning) p->phase = Phase::kCreated;
+      return pid.error();
+    }
+    p->pid = *pid;
+    // Published before the watcher exists, so no exit event can overtake it (contract 6.2).
+    if (req.exec_id().empty()) {
+      eventspb::TaskStart ev;
+      ev.set_container_id(req.id());
+      ev.set_pid(p->pid);
+      events_->Publish("/tasks/start", ev);
+    } else {
+      eventspb::TaskExecStarted ev;
+      ev.set_container_id(req.id());
+      ev.set_exec_id(req.exec_id());
+      ev.set_pid(p->pid);
+      events_->Publish("/tasks/exec-started", ev);
+    }
+    p->watcher = std::thread([this, id = req.id(), p] { Watch(id, p); });
+    if (req.exec_id().empty()) {
+      if (auto found = Find(req.id()); found.ok()) c = *found;
+    }
   }
-  p->pid = *pid;
-  // Published before the watcher exists, so no exit event can overtake it (contract 6.2).
-  if (req.exec_id().empty()) {
-    eventspb::TaskStart ev;
-    ev.set_container_id(req.id());
-    ev.set_pid(p->pid);
-    events_->Publish("/tasks/start", ev);
-  } else {
-    eventspb::TaskExecStarted ev;
-    ev.set_container_id(req.id());
-    ev.set_exec_id(req.exec_id());
-    ev.set_pid(p->pid);
-    events_->Publish("/tasks/exec-started", ev);
+  // The spec's poststart: after the process started, before Start returns; a failure is only
+  // logged, as the process already runs.
+  if (c) {
+    Status hooked = RunHooks(oci::HookKind::kPoststart, req.id(), *c, "running", *pid);
+    if (!hooked.ok()) Log().With("container", req.id()).Warn("{}", hooked.error().message());
   }
-  p->watcher = std::thread([this, id = req.id(), p] { Watch(id, p); });
   taskpb::StartResponse resp;
-  resp.set_pid(p->pid);
+  resp.set_pid(*pid);
   return resp;
 }
 
@@ -379,6 +451,9 @@ Result<taskpb::DeleteResponse> TaskService::Delete(const taskpb::DeleteRequest& 
   for (auto& [eid, p] : c->execs) {
     if (p->watcher.joinable()) p->watcher.join();
   }
+  // The spec's poststop: after the container is gone, before Delete returns; only logged.
+  Status hooked = RunHooks(oci::HookKind::kPoststop, req.id(), *c, "stopped", init.pid);
+  if (!hooked.ok()) Log().With("container", req.id()).Warn("{}", hooked.error().message());
   eventspb::TaskDelete ev;
   ev.set_container_id(req.id());
   ev.set_pid(init.pid);

@@ -12,7 +12,9 @@
 #include <thread>
 
 #include <google/protobuf/empty.pb.h>
+#include <nlohmann/json.hpp>
 
+#include "oci/hooks.h"
 #include "shim/backend.h"
 #include "ttrpc/server.h"
 
@@ -76,8 +78,14 @@ class TaskService {
     taskpb::ExecProcessRequest exec;  // exec only: what Exec registered
     std::thread watcher;              // waits for the exit after Start
   };
+  // The OCI hooks of a container's config.json and what their state carries besides.
+  struct HookSet {
+    oci::Hooks hooks;
+    nlohmann::json annotations = nlohmann::json::object();
+  };
   struct Container {
     std::string bundle;
+    std::shared_ptr<const HookSet> hooks;  // never null once Create registered the container
     std::shared_ptr<Process> init;
     std::map<std::string, std::shared_ptr<Process>> execs;
   };
@@ -87,6 +95,10 @@ class TaskService {
   Result<std::shared_ptr<Process>> FindProcess(const std::string& id, const std::string& exec_id);
   // Records the exit and publishes /tasks/exit.
   void MarkExited(const std::string& id, Process* p, uint32_t status);
+
+  // Runs the hooks of `kind` with the container's state; `status` and `pid` as the state says.
+  static Status RunHooks(oci::HookKind kind, const std::string& id, const Container& c,
+                         const char* status, uint32_t pid);
 
   void Watch(const std::string& id, std::shared_ptr<Process> p);
   Result<std::shared_ptr<Process>> ClaimStart(const std::string& id, const std::string& exec_id);
