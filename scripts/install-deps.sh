@@ -17,6 +17,9 @@ PACKAGES=(
   runc hyperfine procps iproute2 util-linux file python3 jq
   # the containerd shim's integration test (a private containerd 1.6 with ctr)
   containerd
+  # networking test and HTTP benchmark (ctr run --cni with real CNI plugins; nsenter is in
+  # util-linux above)
+  containernetworking-plugins iptables curl wrk
 )
 
 missing=()

@@ -140,9 +140,9 @@ Result<v1::HandshakeResponse> AgentService::Handshake(const v1::HandshakeRequest
   resp.set_protocol_major(kProtocolMajor);
   resp.set_protocol_minor(kProtocolMinor);
   resp.set_agent_version(options_.agent_version);
-  for (const char* cap :
-       {"tty", "exec", "signal", "resize", "guest-details", "stdin", "read-timeout", "stat-process",
-        "output-complete", "remove-process", "pause", "update", "stats", "events", "ps"}) {
+  for (const char* cap : {"tty", "exec", "signal", "resize", "guest-details", "stdin",
+                          "read-timeout", "stat-process", "output-complete", "remove-process",
+                          "pause", "update", "stats", "events", "ps", "network"}) {
     resp.add_capabilities(cap);
   }
   std::lock_guard<std::mutex> lock(mu_);

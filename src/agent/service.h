@@ -25,7 +25,7 @@ namespace cocoon::agent {
 namespace v1 = ::cocoon::agent::v1;
 
 inline constexpr uint32_t kProtocolMajor = 1;
-inline constexpr uint32_t kProtocolMinor = 1;
+inline constexpr uint32_t kProtocolMinor = 2;
 inline constexpr uint32_t kMaxReadBytes = 1 << 20;
 
 using Deadline = std::optional<std::chrono::steady_clock::time_point>;
@@ -80,6 +80,8 @@ class AgentService {
   Result<cgv2::Metrics> StatsContainer(const v1::ContainerRef& req);
   Result<v1::GetEventsResponse> GetEvents(const v1::GetEventsRequest& req, Deadline deadline);
   Result<v1::ListProcessesResponse> ListProcesses(const v1::ContainerRef& req);
+  // Protocol 1.2 (service_network.cc).
+  Result<v1::Empty> ConfigureInterface(const v1::ConfigureInterfaceRequest& req);
 
   // The host's connection ended: reads and GetEvents calls still blocked for it return at once,
   // empty, so they do not take output or events whose reply can no longer be delivered. (Only
@@ -122,6 +124,7 @@ class AgentService {
   Reaper* const reaper_;
 
   mutable std::mutex mu_;
+  std::mutex net_mu_;  // one interface change at a time
   std::map<std::string, std::unique_ptr<Container>> containers_;
   double ready_uptime_ = 0;
   std::optional<std::string> runtime_version_;

@@ -58,6 +58,8 @@ void ForEachAgentMethod(AgentService* s, Registrar* r) {
       "GetEvents", [s](const auto& q, Deadline d) { return s->GetEvents(q, d); });
   r->template Add<v1::ContainerRef, v1::ListProcessesResponse>(
       "ListProcesses", [s](const auto& q, Deadline) { return s->ListProcesses(q); });
+  r->template Add<v1::ConfigureInterfaceRequest, v1::Empty>(
+      "ConfigureInterface", [s](const auto& q, Deadline) { return s->ConfigureInterface(q); });
 }
 
 }  // namespace cocoon::agent

@@ -180,7 +180,9 @@ int RunCommand(const GlobalOptions& global, const RunOptions& options) {
   SignalHandler signals(&cancel);
   oci::VmResources resources =
       oci::ResourcesFromSpec(bundle->spec, {config->default_vcpus, config->default_memory_mib});
-  auto sb = sandbox::Sandbox::Create(*config, options.id, resources, &cancel);
+  auto network = sandbox::NetworkFromSpec(bundle->spec);
+  if (!network.ok()) return Fail(network.error().Wrap("bundle " + bundle->dir).message());
+  auto sb = sandbox::Sandbox::Create(*config, options.id, resources, *network, &cancel);
   // A signal before the container exists ends the run as if the process had been killed by it.
   if (int sig = signals.early_signal(); sig != 0) return 128 + sig;
   if (!sb.ok()) return Fail(sb.error().message());
@@ -211,7 +213,8 @@ int RunCommand(const GlobalOptions& global, const RunOptions& options) {
     sandbox.Destroy();
     return 128 + sig;
   }
-  Status started = sandbox.agent().StartContainer(options.id);
+  Status started = sandbox.ConnectNetwork();
+  if (started.ok()) started = sandbox.agent().StartContainer(options.id);
   if (!started.ok()) {
     signals.Detach();
     sandbox.Destroy();

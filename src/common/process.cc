@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -65,6 +66,7 @@ Result<pid_t> SpawnProcess(const SpawnOptions& options) {
   if (pid < 0) return Error::FromErrno(errno, "fork");
   if (pid == 0) {
     int ef = err_w.get();
+    if (options.netns_fd >= 0 && ::setns(options.netns_fd, CLONE_NEWNET) != 0) ChildFail(ef, errno);
     // Move every source fd above the target range first so dup2 cannot clobber a source.
     int base = std::max(max_target + 1, 64);
     int staged[64];
@@ -95,7 +97,9 @@ Result<pid_t> SpawnProcess(const SpawnOptions& options) {
     sigemptyset(&all);
     ::sigprocmask(SIG_SETMASK, &all, nullptr);
     for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
-    if (options.env) {
+    if (!options.path.empty()) {
+      ::execve(options.path.c_str(), argv.data(), options.env ? envp.data() : environ);
+    } else if (options.env) {
       ::execvpe(argv[0], argv.data(), envp.data());
     } else {
       ::execvp(argv[0], argv.data());
@@ -112,7 +116,8 @@ Result<pid_t> SpawnProcess(const SpawnOptions& options) {
     int status;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    return Error::FromErrno(child_err, "execute " + options.argv[0]);
+    return Error::FromErrno(child_err,
+                            "execute " + (options.path.empty() ? options.argv[0] : options.path));
   }
   return pid;
 }
@@ -181,12 +186,13 @@ void ChildProcess::Kill() {
   (void)Wait();
 }
 
-Result<RunResult> RunCapture(const std::vector<std::string>& argv, bool merge_stderr,
-                             size_t limit) {
+Result<RunResult> RunCapture(const std::vector<std::string>& argv, bool merge_stderr, size_t limit,
+                             int netns_fd) {
   UniqueFd r, w;
   COCOON_RETURN_IF_ERROR(MakePipe(&r, &w));
   SpawnOptions opts;
   opts.argv = argv;
+  opts.netns_fd = netns_fd;
   opts.fds.emplace_back(1, w.get());
   if (merge_stderr) opts.fds.emplace_back(2, w.get());
   COCOON_ASSIGN_OR_RETURN(ChildProcess child, ChildProcess::Spawn(opts));

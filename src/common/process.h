@@ -16,6 +16,9 @@ namespace cocoon {
 
 struct SpawnOptions {
   std::vector<std::string> argv;  // argv[0] is looked up in PATH when it has no '/'
+  // The program to execute when it differs from argv[0] (OCI hooks name both); used as is, no
+  // PATH lookup. Empty: argv[0].
+  std::string path;
   // Environment as NAME=value entries; std::nullopt inherits the parent's.
   std::optional<std::vector<std::string>> env;
   // Child fd number <- parent fd. Child fds 0, 1 and 2 not named here are /dev/null. Every other
@@ -25,6 +28,9 @@ struct SpawnOptions {
   bool new_session = false;
   bool new_process_group = false;
   int parent_death_signal = 0;  // sent to the child when the spawning thread dies; 0 = none
+  // A network namespace fd the child joins before it executes (QEMU in the pod's namespace, `ip`
+  // and `tc` run there); -1 keeps the parent's.
+  int netns_fd = -1;
 };
 
 // Starts a child. Fails (with the exec errno) if the program cannot be executed.
@@ -65,12 +71,12 @@ class ChildProcess {
 };
 
 // Runs a program to completion, capturing stdout (and stderr when `merge_stderr`). Output is
-// capped at `limit` bytes.
+// capped at `limit` bytes. `netns_fd` as in SpawnOptions.
 struct RunResult {
   int exit_code = 0;
   std::string output;
 };
 Result<RunResult> RunCapture(const std::vector<std::string>& argv, bool merge_stderr = true,
-                             size_t limit = 1 << 20);
+                             size_t limit = 1 << 20, int netns_fd = -1);
 
 }  // namespace cocoon

@@ -171,13 +171,19 @@ Result<GuestSpec> RewriteForGuest(const Bundle& bundle, const std::string& conta
       m["source"] = std::string(kGuestShareRoot) + "/" + rel;
     }
   }
-  // Hooks are host programs and must never run in the guest.
-  // Limitation: cocoon does not run OCI hooks on the host yet either; host-side hooks come with
-  // the networking work, which needs them.
+  // Hooks are host programs: the front ends run them on the host; crun must not run them again.
   spec.erase("hooks");
   if (auto l = spec.find("linux"); l != spec.end() && l->is_object()) {
     if (auto ns = l->find("namespaces"); ns != l->end() && ns->is_array()) {
-      for (auto& n : *ns) n.erase("path");  // host namespace files mean nothing in the guest
+      json kept = json::array();
+      for (auto& n : *ns) {
+        // The VM is the pod's network namespace: its containers share the guest's, where the
+        // agent gives the NIC the CNI interface's identity. A new one would hold only loopback.
+        if (n.is_object() && n.value("type", "") == "network") continue;
+        n.erase("path");  // host namespace files mean nothing in the guest
+        kept.push_back(n);
+      }
+      *ns = std::move(kept);
     }
     if (auto cg = l->find("cgroupsPath"); cg != l->end()) {
       if (!cg->is_string() || cg->get<std::string>().find(':') != std::string::npos) {

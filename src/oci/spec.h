@@ -53,7 +53,8 @@ struct GuestSpec {
 
 // Rewrites `bundle.spec` for container `container_id` in the guest: root.path and bind-mount
 // sources move under kGuestShareRoot/<id>/, hooks are dropped (host programs), namespace
-// paths (host files) are dropped, systemd-style cgroupsPath is dropped (no systemd in the guest).
+// paths (host files) are dropped, the network namespace is dropped (containers share the guest's,
+// which stands for the pod's), systemd-style cgroupsPath is dropped (no systemd in the guest).
 Result<GuestSpec> RewriteForGuest(const Bundle& bundle, const std::string& container_id);
 
 }  // namespace cocoon::oci

@@ -180,4 +180,8 @@ Result<std::vector<uint32_t>> AgentClient::ListProcesses(const std::string& id) 
   return std::vector<uint32_t>(resp.pids().begin(), resp.pids().end());
 }
 
+Status AgentClient::ConfigureInterface(const agentpb::ConfigureInterfaceRequest& req) {
+  return ToStatus(Call<agentpb::Empty>("ConfigureInterface", req));
+}
+
 }  // namespace cocoon::sandbox

@@ -14,7 +14,7 @@
 namespace cocoon::sandbox {
 
 inline constexpr uint32_t kAgentProtocolMajor = 1;
-inline constexpr uint32_t kAgentProtocolMinor = 1;
+inline constexpr uint32_t kAgentProtocolMinor = 2;
 
 namespace agentpb = ::cocoon::agent::v1;
 namespace cgroupspb = ::io::containerd::cgroups::v2;
@@ -53,6 +53,10 @@ class AgentClient {
   // Waits up to `timeout` for guest events; empty when none came.
   Result<std::vector<agentpb::GuestEvent>> GetEvents(std::chrono::milliseconds timeout);
   Result<std::vector<uint32_t>> ListProcesses(const std::string& id);
+
+  // Protocol 1.2.
+  // Gives the NIC that booted with req.boot_mac the identity of a host interface.
+  Status ConfigureInterface(const agentpb::ConfigureInterfaceRequest& req);
 
   void Close() { client_.Close(); }
 

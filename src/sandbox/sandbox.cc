@@ -16,13 +16,13 @@ constexpr auto kVmStopTimeout = std::chrono::milliseconds(3000);
 
 Result<std::unique_ptr<Sandbox>> Sandbox::Create(const EngineConfig& config, const std::string& id,
                                                  const oci::VmResources& resources,
-                                                 Canceller* cancel) {
+                                                 const NetworkRequest& network, Canceller* cancel) {
   auto origin = std::chrono::steady_clock::now();
   COCOON_RETURN_IF_ERROR(ValidateId(id));
   COCOON_ASSIGN_OR_RETURN(StateDir state, StateDir::Create(config.state_root, id));
   std::unique_ptr<Sandbox> sb(new Sandbox(id, std::move(state)));
   sb->timeline_.origin = origin;
-  Status st = sb->Boot(config, resources, cancel);
+  Status st = sb->Boot(config, resources, network, cancel);
   if (!st.ok()) {
     std::string tail = sb->ConsoleTail();
     sb->Destroy();
@@ -34,7 +34,7 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Create(const EngineConfig& config, con
 }
 
 Status Sandbox::Boot(const EngineConfig& config, const oci::VmResources& resources,
-                     Canceller* cancel) {
+                     const NetworkRequest& network, Canceller* cancel) {
   Logger log = Log().With("sandbox", id_);
   std::string share = state_.File("share");
   COCOON_RETURN_IF_ERROR(MakeDirs(share, 0700));
@@ -56,10 +56,21 @@ Status Sandbox::Boot(const EngineConfig& config, const oci::VmResources& resourc
   qc.qmp_socket = state_.File("qmp.sock");
   qc.agent_fd = qemu_end.get();
   qc.share_dir = share;
+  if (network.mode != NetworkRequest::Mode::kNone) {
+    // Limitation: the VM gets one NIC, made at boot (microvm has no hotplug); a pod whose network
+    // namespace holds a second CNI interface fails to start a container with an error naming it.
+    Result<std::unique_ptr<PodNetwork>> net = PodNetwork::Open(network, 1);
+    if (!net.ok()) return net.error().Wrap("network");
+    network_ = std::move(*net);
+    qc.netns_fd = network_->netns_fd();
+    for (const PodNetwork::Tap& tap : network_->taps())
+      qc.nics.push_back({tap.fd.get(), tap.boot_mac});
+  }
   log.Debug("accelerator {}: {}", vmm::AccelName(accel.accel), accel.reason);
 
   COCOON_ASSIGN_OR_RETURN(vm_, vmm::Vm::Launch(qc));
   qemu_end.reset();
+  if (network_) network_->ReleaseTapFds();
   timeline_.qemu_spawned_ms = timeline_.Since(std::chrono::steady_clock::now());
   COCOON_RETURN_IF_ERROR(state_.RecordVmPid(vm_->pid()));
   log.Debug("qemu started pid={}", vm_->pid());
@@ -120,6 +131,33 @@ Status Sandbox::RemoveContainer(const std::string& container_id) {
   return RemoveTree(state_.File("share/" + container_id));
 }
 
+Status Sandbox::ConnectNetwork() {
+  if (!network_) return OkStatus();
+  COCOON_ASSIGN_OR_RETURN(std::vector<PodNetwork::Joined> joined, network_->JoinNewInterfaces());
+  for (const PodNetwork::Joined& j : joined) {
+    agentpb::ConfigureInterfaceRequest req;
+    req.set_boot_mac(j.boot_mac);
+    req.set_name(j.interface.name);
+    req.set_mac(j.interface.mac);
+    req.set_mtu(j.interface.mtu);
+    for (const HostInterface::Address& a : j.interface.addresses) {
+      agentpb::IpPrefix* p = req.add_addresses();
+      p->set_address(a.ip);
+      p->set_prefix_len(a.prefix_len);
+    }
+    for (const HostInterface::Route& r : j.interface.routes) {
+      agentpb::Route* out = req.add_routes();
+      out->set_destination(r.destination);
+      out->set_gateway(r.gateway);
+      out->set_ipv6(r.ipv6);
+    }
+    Status configured = agent_->ConfigureInterface(req);
+    if (!configured.ok()) return configured.error().Wrap("guest interface " + j.interface.name);
+    Log().With("sandbox", id_).Info("network interface {} handed to the guest", j.interface.name);
+  }
+  return OkStatus();
+}
+
 void Sandbox::Destroy() {
   if (destroyed_) return;
   destroyed_ = true;
@@ -129,6 +167,7 @@ void Sandbox::Destroy() {
     Log().With("sandbox", id_).Debug("qemu stopped with code {}", code);
     vm_.reset();
   }
+  network_.reset();  // after QEMU: its taps are gone, so only the host side is left to undo
   std::lock_guard<std::mutex> lock(mu_);
   mounts_.clear();  // unmount before the state directory is removed
 }

@@ -15,6 +15,7 @@
 #include "sandbox/cancel.h"
 #include "sandbox/config.h"
 #include "sandbox/mounts.h"
+#include "sandbox/network.h"
 #include "sandbox/state_dir.h"
 #include "vmm/vm.h"
 
@@ -37,8 +38,11 @@ class Sandbox {
   // Creates the state directory, boots the VM and waits for the agent's handshake. Every failure
   // leaves nothing behind and, where the guest got that far, quotes the end of its console log.
   // `cancel`, when given, may be triggered from another thread to abandon the boot (CANCELLED).
+  // A `network` other than kNone gives the VM a NIC backed by a tap in that namespace, and runs
+  // QEMU there.
   static Result<std::unique_ptr<Sandbox>> Create(const EngineConfig& config, const std::string& id,
                                                  const oci::VmResources& resources,
+                                                 const NetworkRequest& network,
                                                  Canceller* cancel = nullptr);
   ~Sandbox();  // Destroy()
 
@@ -55,6 +59,11 @@ class Sandbox {
   // Removes the container in the guest and its share mounts on the host.
   Status RemoveContainer(const std::string& container_id);
 
+  // Hands the guest every interface that appeared in the pod's network namespace since the last
+  // call (CNI runs between Create and Start): called before each container starts. Nothing to do
+  // for a sandbox without network.
+  Status ConnectNetwork();
+
   // Stops the VM (QMP quit, SIGKILL fallback), unmounts the share, removes the state directory.
   void Destroy();
 
@@ -63,13 +72,15 @@ class Sandbox {
 
  private:
   Sandbox(std::string id, StateDir state) : id_(std::move(id)), state_(std::move(state)) {}
-  Status Boot(const EngineConfig& config, const oci::VmResources& resources, Canceller* cancel);
+  Status Boot(const EngineConfig& config, const oci::VmResources& resources,
+              const NetworkRequest& network, Canceller* cancel);
 
   std::string id_;
   StateDir state_;
   StartTimeline timeline_;
   std::unique_ptr<vmm::Vm> vm_;
   std::unique_ptr<AgentClient> agent_;
+  std::unique_ptr<PodNetwork> network_;  // null: no network namespace, loopback only
   std::mutex mu_;
   std::map<std::string, std::vector<BindMount>> mounts_;  // by container id
   bool destroyed_ = false;

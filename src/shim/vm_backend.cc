@@ -31,11 +31,12 @@ Result<std::shared_ptr<VmBackend::Entry>> VmBackend::Get(const std::string& id) 
   return it->second;
 }
 
-void VmBackend::Boot(const std::shared_ptr<Pod>& pod, const oci::VmResources& resources) {
+void VmBackend::Boot(const std::shared_ptr<Pod>& pod, const oci::VmResources& resources,
+                     const sandbox::NetworkRequest& network) {
   // The pod outlives this thread: StopPod joins it.
-  pod->owner =
-      std::thread([this, p = pod.get(), resources, released = pod->release.get_future()]() mutable {
-        auto sb = sandbox::Sandbox::Create(config_, p->key, resources);
+  pod->owner = std::thread(
+      [this, p = pod.get(), resources, network, released = pod->release.get_future()]() mutable {
+        auto sb = sandbox::Sandbox::Create(config_, p->key, resources, network);
         if (sb.ok()) p->sandbox = std::move(*sb);
         p->boot_result.set_value(sb.ok() ? OkStatus() : Status(sb.error()));
         released.wait();
@@ -44,7 +45,8 @@ void VmBackend::Boot(const std::shared_ptr<Pod>& pod, const oci::VmResources& re
 
 Result<std::shared_ptr<VmBackend::Pod>> VmBackend::JoinPod(const std::string& key,
                                                            const std::string& id,
-                                                           const oci::VmResources& resources) {
+                                                           const oci::VmResources& resources,
+                                                           const sandbox::NetworkRequest& network) {
   std::shared_ptr<Pod> pod;
   bool first = false;
   {
@@ -58,9 +60,10 @@ Result<std::shared_ptr<VmBackend::Pod>> VmBackend::JoinPod(const std::string& ke
     pod = slot;
     pod->members.insert(id);
   }
-  // Limitation: the VM is sized by the group's first container; the limits of later ones apply
-  // inside the guest only (as cgroup limits), they do not grow the VM.
-  if (first) Boot(pod, resources);
+  // Limitation: the VM is sized, and its network namespace chosen, by the group's first container
+  // (the pod sandbox in CRI); the limits of later ones apply inside the guest only (as cgroup
+  // limits), and their network namespace is taken to be the sandbox's, as CRI makes it.
+  if (first) Boot(pod, resources, network);
   Status booted = pod->booted.get();
   if (!booted.ok()) {
     LeavePod(pod, id);
@@ -114,11 +117,18 @@ void VmBackend::PollEvents(Pod* pod) {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       continue;
     }
-    for (const auto& ev : *events) {
-      if (ev.kind() != sandbox::agentpb::GuestEvent::KIND_OOM) continue;
-      log.With("container", ev.container_id()).Warn("out of memory: a process was killed");
-      if (on_oom_) on_oom_(ev.container_id());
-    }
+    Dispatch(pod, *events);
+  }
+}
+
+void VmBackend::Dispatch(Pod* pod, const std::vector<sandbox::agentpb::GuestEvent>& events) {
+  for (const auto& ev : events) {
+    if (ev.kind() != sandbox::agentpb::GuestEvent::KIND_OOM) continue;
+    Log()
+        .With("sandbox", pod->key)
+        .With("container", ev.container_id())
+        .Warn("out of memory: a process was killed");
+    if (on_oom_) on_oom_(ev.container_id());
   }
 }
 
@@ -146,7 +156,9 @@ Result<uint32_t> VmBackend::Create(const taskpb::CreateTaskRequest& req) {
   }
   oci::VmResources resources =
       oci::ResourcesFromSpec(bundle->spec, {config_.default_vcpus, config_.default_memory_mib});
-  auto pod = JoinPod(key, req.id(), resources);
+  auto network = sandbox::NetworkFromSpec(bundle->spec);
+  if (!network.ok()) return fail(network.error().Wrap("bundle " + req.bundle()));
+  auto pod = JoinPod(key, req.id(), resources, *network);
   if (!pod.ok()) return fail(pod.error());
   e->pod = *pod;
   auto guest_pid = e->pod->sandbox->CreateContainer(req.id(), *bundle, !req.stdin().empty());
@@ -162,6 +174,9 @@ Result<uint32_t> VmBackend::Create(const taskpb::CreateTaskRequest& req) {
 
 Status VmBackend::Start(const std::string& id) {
   COCOON_ASSIGN_OR_RETURN(auto e, Get(id));
+  // CNI ran between Create and Start (ctr run --cni), or before the sandbox existed (CRI).
+  Status net = e->pod->sandbox->ConnectNetwork();
+  if (!net.ok()) return net.error().Wrap("network of container " + id);
   return Agent(*e).StartContainer(id);
 }
 
@@ -206,6 +221,12 @@ Result<uint32_t> VmBackend::Wait(const std::string& id, const std::string& exec_
   COCOON_ASSIGN_OR_RETURN(auto e, Get(id));
   auto waited = Agent(*e).Wait(id, exec_id);
   if (!waited.ok()) return waited.error();
+  if (exec_id.empty()) {
+    // The agent queues an OOM kill of the init process before it reports the exit; fetched now,
+    // the event precedes /tasks/exit and cannot be lost with a VM that stops at Delete.
+    auto events = Agent(*e).GetEvents(std::chrono::milliseconds(1));
+    if (events.ok()) Dispatch(e->pod.get(), *events);
+  }
   std::lock_guard<std::mutex> lock(e->mu);
   Io* io = &e->init;
   if (!exec_id.empty()) {

@@ -88,11 +88,14 @@ class VmBackend : public TaskBackend {
   sandbox::AgentClient& Agent(const Entry& e) { return e.pod->sandbox->agent(); }
   // Adds `id` to the pod of `key`, booting its VM if it is the first member.
   Result<std::shared_ptr<Pod>> JoinPod(const std::string& key, const std::string& id,
-                                       const oci::VmResources& resources);
+                                       const oci::VmResources& resources,
+                                       const sandbox::NetworkRequest& network);
   // Removes `id`; the last member to leave stops the VM.
   void LeavePod(const std::shared_ptr<Pod>& pod, const std::string& id);
-  void Boot(const std::shared_ptr<Pod>& pod, const oci::VmResources& resources);
+  void Boot(const std::shared_ptr<Pod>& pod, const oci::VmResources& resources,
+            const sandbox::NetworkRequest& network);
   void PollEvents(Pod* pod);
+  void Dispatch(Pod* pod, const std::vector<sandbox::agentpb::GuestEvent>& events);
   static void StopPod(Pod* pod);
   void Teardown(const std::string& id, Entry* e);
   Status OpenIo(Entry* e, Io* io, const std::string& id, const std::string& exec_id,

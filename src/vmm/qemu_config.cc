@@ -15,6 +15,20 @@ constexpr uint64_t kMaxMemoryMib = 65536;
 // device (about 45 bytes each), so our part must leave room for them.
 constexpr size_t kMaxCmdlineBytes = 1536;
 constexpr size_t kMaxTagLength = 31;
+// Each NIC costs a virtio-mmio slot and a kernel command line entry; a pod rarely has more than a
+// few interfaces.
+constexpr size_t kMaxNics = 4;
+
+// "aa:bb:cc:dd:ee:ff", lower or upper case hex.
+bool IsMac(std::string_view mac) {
+  if (mac.size() != 17) return false;
+  for (size_t i = 0; i < mac.size(); ++i) {
+    char c = mac[i];
+    bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (i % 3 == 2 ? c != ':' : !hex) return false;
+  }
+  return true;
+}
 
 // microvm properties. acpi=off: the guest kernel has no ACPI, and only without ACPI does QEMU
 // append the virtio_mmio.device= entries the guest needs to find its devices. No option ROMs:
@@ -107,6 +121,22 @@ Status Validate(const QemuConfig& c) {
                      "; it must be an open socket numbered 3 or more (0-2 are QEMU's stdio)");
   }
   COCOON_RETURN_IF_ERROR(CheckTag("agent port name", c.agent_port_name));
+  if (c.nics.size() > kMaxNics) {
+    return Error(Code::kInvalidArgument, std::to_string(c.nics.size()) +
+                                             " network interfaces; the limit is " +
+                                             std::to_string(kMaxNics));
+  }
+  for (size_t i = 0; i < c.nics.size(); ++i) {
+    const QemuConfig::Nic& nic = c.nics[i];
+    std::string what = "network interface " + std::to_string(i);
+    if (nic.tap_fd < 3) {
+      return Error(Code::kInvalidArgument, what + ": tap fd is " + std::to_string(nic.tap_fd) +
+                                               "; it must be an open fd numbered 3 or more");
+    }
+    if (!IsMac(nic.mac)) {
+      return Error(Code::kInvalidArgument, what + ": '" + nic.mac + "' is not a MAC address");
+    }
+  }
   for (char c2 : c.kernel_cmdline_extra) {
     if (static_cast<unsigned char>(c2) < 0x20 || c2 == 0x7f) {
       return Error(Code::kInvalidArgument, "kernel command line contains a control character");
@@ -173,6 +203,13 @@ Result<std::vector<std::string>> BuildQemuArgv(const QemuConfig& config) {
     Add(argv, {"-fsdev", "local,id=share,path=" + OptValue(config.share_dir) +
                              ",security_model=passthrough,multidevs=remap"});
     Add(argv, {"-device", "virtio-9p-device,fsdev=share,mount_tag=" + config.share_tag});
+  }
+  for (size_t i = 0; i < config.nics.size(); ++i) {
+    const QemuConfig::Nic& nic = config.nics[i];
+    std::string id = "net" + std::to_string(i);
+    // vhost=off: vhost-net needs /dev/vhost-net, which a host may lack, and TCG gains little.
+    Add(argv, {"-netdev", "tap,id=" + id + ",fd=" + std::to_string(nic.tap_fd) + ",vhost=off"});
+    Add(argv, {"-device", "virtio-net-device,netdev=" + id + ",mac=" + nic.mac});
   }
   return argv;
 }

@@ -32,6 +32,15 @@ struct QemuConfig {
   std::string agent_port_name = "cocoon.agent";
   std::string share_dir;  // exported with virtio-9p; empty = no share
   std::string share_tag = "cocoon";
+  // virtio-net NICs, each backed by an open tap fd that QEMU inherits (the caller keeps its copy).
+  struct Nic {
+    int tap_fd = -1;
+    std::string mac;  // "52:54:00:..": the MAC the guest sees at boot
+  };
+  std::vector<Nic> nics;
+  // A network namespace fd QEMU runs in (the pod's), so its pid names that namespace; -1: ours.
+  // Not part of the argv.
+  int netns_fd = -1;
 };
 
 // Checks the config (paths set, sizes sane) and returns the full argv, argv[0] included.

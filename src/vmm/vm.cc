@@ -48,6 +48,8 @@ Result<std::unique_ptr<Vm>> Vm::Launch(const QemuConfig& given) {
   SpawnOptions options;
   options.argv = std::move(argv);
   options.fds = {{2, err.get()}, {config.agent_fd, config.agent_fd}};
+  for (const QemuConfig::Nic& nic : config.nics) options.fds.emplace_back(nic.tap_fd, nic.tap_fd);
+  options.netns_fd = config.netns_fd;
   options.new_process_group = true;  // a terminal's Ctrl-C reaches cocoon, not QEMU
   // QEMU never outlives a crashed cocoon.
   // Limitation: the signal follows the calling thread, not the process (see vm.h).

@@ -65,7 +65,7 @@ class AgentApiTest : public CocoonTest {
     config.state_root = root_;
     config.kernel = COCOON_GUEST_DIR "/kernel";
     config.initrd = COCOON_GUEST_DIR "/initramfs.cpio";
-    auto sb = sandbox::Sandbox::Create(config, id_, oci::VmResources{1, 256});
+    auto sb = sandbox::Sandbox::Create(config, id_, oci::VmResources{1, 256}, {});
     ASSERT_TRUE(sb.ok()) << sb.error().message();
     sandbox_ = std::move(*sb);
     auto pid = sandbox_->CreateContainer(id_, *bundle, /*stdin_pipe=*/false);

@@ -22,7 +22,8 @@ json MinimalSpec() {
     ],
     "hooks": {"prestart": [{"path": "/bin/true"}]},
     "linux": {
-      "namespaces": [{"type": "pid"}, {"type": "network", "path": "/proc/1/ns/net"}],
+      "namespaces": [{"type": "pid", "path": "/proc/1/ns/pid"},
+                     {"type": "network", "path": "/proc/1/ns/net"}],
       "cgroupsPath": "system.slice:cocoon:x",
       "resources": {"cpu": {"quota": 150000, "period": 100000},
                     "memory": {"limit": 536870912}}
@@ -133,7 +134,10 @@ TEST_F(BundleTest, RewriteMovesPathsUnderShare) {
   EXPECT_EQ(s["mounts"][0]["source"], "proc");  // not a bind: untouched
   EXPECT_EQ(s["mounts"][1]["source"], "/run/cocoon/share/c1/mounts/0");
   EXPECT_FALSE(s.contains("hooks"));
-  EXPECT_FALSE(s["linux"]["namespaces"][1].contains("path"));
+  // The network namespace goes: containers share the guest's, which stands for the pod's.
+  ASSERT_EQ(s["linux"]["namespaces"].size(), 1u);
+  EXPECT_EQ(s["linux"]["namespaces"][0]["type"], "pid");
+  EXPECT_FALSE(s["linux"]["namespaces"][0].contains("path"));
   EXPECT_FALSE(s["linux"].contains("cgroupsPath"));
   ASSERT_EQ(g->binds.size(), 2u);
   EXPECT_EQ(g->binds[0].host_source, dir_ + "/rootfs");

@@ -109,6 +109,19 @@ TEST(BuildQemuArgvTest, ShareAndCustomNames) {
   EXPECT_EQ(*argv, want);
 }
 
+TEST(BuildQemuArgvTest, NicsAreTapFdsWithTheirBootMacs) {
+  QemuConfig c = ValidConfig();
+  c.nics = {{7, "52:54:00:c0:c0:00"}, {9, "52:54:00:C0:C0:01"}};
+  c.netns_fd = 12;  // a spawn option, never in the argv
+  auto argv = BuildQemuArgv(c);
+  ASSERT_TRUE(argv.ok()) << argv.error().message();
+  EXPECT_EQ(*argv, Concat(Concat(Head("tcg", "max", "1", "256M"), kTail),
+                          {"-netdev", "tap,id=net0,fd=7,vhost=off", "-device",
+                           "virtio-net-device,netdev=net0,mac=52:54:00:c0:c0:00", "-netdev",
+                           "tap,id=net1,fd=9,vhost=off", "-device",
+                           "virtio-net-device,netdev=net1,mac=52:54:00:C0:C0:01"}));
+}
+
 TEST(BuildQemuArgvTest, CommasInPathsAreEscapedForQemuOpts) {
   QemuConfig c = ValidConfig();
   c.console_log = "/run/a,b/console.log";
@@ -224,6 +237,26 @@ INSTANTIATE_TEST_SUITE_P(
                 "agent port name 'a,id=x'"},
         BadCase{"ControlCharInCmdline", [](QemuConfig& c) { c.kernel_cmdline_extra = "a\nb"; },
                 "kernel command line contains a control character"},
+        BadCase{"StdioTapFd",
+                [](QemuConfig& c) {
+                  c.nics = {{1, "52:54:00:00:00:01"}};
+                },
+                "network interface 0: tap fd is 1; it must be an open fd numbered 3 or more"},
+        BadCase{"BadNicMac",
+                [](QemuConfig& c) {
+                  c.nics = {{5, "52:54:00:00:00"}};
+                },
+                "network interface 0: '52:54:00:00:00' is not a MAC address"},
+        BadCase{"NicMacWithComma",
+                [](QemuConfig& c) {
+                  c.nics = {{5, "52:54:00:00:00:0,"}};
+                },
+                "'52:54:00:00:00:0,' is not a MAC address"},
+        BadCase{"TooManyNics",
+                [](QemuConfig& c) {
+                  c.nics.assign(5, QemuConfig::Nic{5, "52:54:00:00:00:01"});
+                },
+                "5 network interfaces; the limit is 4"},
         BadCase{"HugeCmdline",
                 [](QemuConfig& c) { c.kernel_cmdline_extra = std::string(1600, 'x'); },
                 "the limit is 1536"}),
