@@ -17,6 +17,7 @@
 #include "common/ids.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "oci/hooks.h"
 #include "oci/spec.h"
 #include "sandbox/mounts.h"
 #include "sandbox/sandbox.h"
@@ -156,6 +157,31 @@ void WriteTimings(const sandbox::StartTimeline& t, double created, double starte
   (void)WriteFileAtomic(path, doc.dump() + "\n");
 }
 
+// The bundle's OCI hooks, run on the host around the container in the VM, as runc runs them. The
+// pid in their state is QEMU's, which lives in the sandbox's network namespace (for hooks that
+// set up networking through /proc/<pid>/ns/net).
+struct BundleHooks {
+  oci::Hooks hooks;
+  oci::State state;
+
+  Status Run(oci::HookKind kind, const char* status, pid_t pid) {
+    state.status = status;
+    state.pid = pid;
+    return oci::RunHooks(kind, hooks.of(kind), state);
+  }
+};
+
+Result<BundleHooks> LoadHooks(const oci::Bundle& bundle, const std::string& id) {
+  BundleHooks h;
+  COCOON_ASSIGN_OR_RETURN(h.hooks, oci::ParseHooks(bundle.spec));
+  h.state.id = id;
+  h.state.bundle = bundle.dir;
+  if (auto a = bundle.spec.find("annotations"); a != bundle.spec.end() && a->is_object()) {
+    h.state.annotations = *a;
+  }
+  return h;
+}
+
 }  // namespace
 
 int RunCommand(const GlobalOptions& global, const RunOptions& options) {
@@ -163,6 +189,8 @@ int RunCommand(const GlobalOptions& global, const RunOptions& options) {
   if (!id_ok.ok()) return Fail(id_ok.error().message());
   auto bundle = oci::LoadBundle(options.bundle);
   if (!bundle.ok()) return Fail(bundle.error().message());
+  auto hooks = LoadHooks(*bundle, options.id);
+  if (!hooks.ok()) return Fail(hooks.error().Wrap("bundle " + bundle->dir).message());
   auto config = LoadEngineConfig(global);
   if (!config.ok()) return Fail(config.error().message());
   Status assets = sandbox::ResolveAssets(&*config);
@@ -191,6 +219,16 @@ int RunCommand(const GlobalOptions& global, const RunOptions& options) {
 
   auto pid = sandbox.CreateContainer(options.id, *bundle, /*stdin_pipe=*/true);
   if (!pid.ok()) return Fail(pid.error().message());
+  if (std::string skipped = oci::SkippedHooksWarning(hooks->hooks); !skipped.empty()) {
+    log.Warn("{}", skipped);
+  }
+  // The runtime environment exists (VM booted, container created): prestart, then createRuntime.
+  Status hooked = hooks->Run(oci::HookKind::kPrestart, "created", sandbox.vm_pid());
+  if (hooked.ok()) hooked = hooks->Run(oci::HookKind::kCreateRuntime, "created", sandbox.vm_pid());
+  if (!hooked.ok()) {
+    sandbox.Destroy();
+    return Fail(hooked.error().message());
+  }
   double created_ms = timeline.Since(std::chrono::steady_clock::now());
 
   bool tty = bundle->terminal;
@@ -221,6 +259,10 @@ int RunCommand(const GlobalOptions& global, const RunOptions& options) {
     return Fail(started.error().message());
   }
   double started_ms = timeline.Since(std::chrono::steady_clock::now());
+  // A poststart or poststop failure is only logged: the process already runs, or is gone.
+  if (Status st = hooks->Run(oci::HookKind::kPoststart, "running", sandbox.vm_pid()); !st.ok()) {
+    log.Warn("{}", st.error().message());
+  }
 
   auto waited = sandbox.agent().Wait(options.id, "");
   signals.Detach();
@@ -239,9 +281,13 @@ int RunCommand(const GlobalOptions& global, const RunOptions& options) {
   if (!relay.WaitOutputDone(std::chrono::seconds(2))) {
     log.Warn("output still open after the process exited; closing it");
   }
+  pid_t vm_pid = sandbox.vm_pid();
   sandbox.Destroy();  // closes the agent connection, which ends any relay call still pending
   relay.Stop();
   raw.reset();
+  if (Status st = hooks->Run(oci::HookKind::kPoststop, "stopped", vm_pid); !st.ok()) {
+    log.Warn("{}", st.error().message());
+  }
   WriteTimings(timeline, created_ms, started_ms, exited_ms,
                timeline.Since(std::chrono::steady_clock::now()));
   return exit_code;

@@ -243,6 +243,16 @@ Status RunHook(HookKind kind, size_t index, const Hook& hook, const State& state
   return Error(timed_out ? Code::kDeadlineExceeded : Code::kFailedPrecondition, msg);
 }
 
+std::string SkippedHooksWarning(const Hooks& hooks) {
+  std::string kinds;
+  for (HookKind kind : {HookKind::kCreateContainer, HookKind::kStartContainer}) {
+    if (hooks.of(kind).empty()) continue;
+    kinds += std::string(kinds.empty() ? "" : " and ") + HookKindName(kind);
+  }
+  if (kinds.empty()) return "";
+  return kinds + " hooks are not run: they would have to run inside the VM";
+}
+
 Status RunHooks(HookKind kind, const std::vector<Hook>& hooks, const State& state) {
   for (size_t i = 0; i < hooks.size(); ++i) {
     COCOON_RETURN_IF_ERROR(RunHook(kind, i, hooks[i], state));

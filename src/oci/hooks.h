@@ -71,6 +71,12 @@ inline constexpr size_t kHookOutputTail = 4096;
 // output closes, so a daemon it leaves behind holding the pipes does not block the caller.
 Status RunHook(HookKind kind, size_t index, const Hook& hook, const State& state);
 
+// Limitation: createContainer and startContainer hooks must run in the container's namespaces,
+// that is inside the VM, where the host programs they name do not exist; cocoon skips them rather
+// than refusing every spec that carries one. This names the skipped kinds for a warning, or is
+// empty when there are none.
+std::string SkippedHooksWarning(const Hooks& hooks);
+
 // Runs the hooks of one kind in order; stops at the first failure and returns it.
 Status RunHooks(HookKind kind, const std::vector<Hook>& hooks, const State& state);
 

@@ -153,16 +153,8 @@ Result<taskpb::CreateTaskResponse> TaskService::Create(const taskpb::CreateTaskR
   // The VM boot takes long: no lock is held, so State and Connect still answer meanwhile.
   Result<uint32_t> pid = backend_->Create(req);
   if (pid.ok()) {
-    // Limitation: createContainer and startContainer hooks must run in the container's
-    // namespaces, that is inside the VM, where the host programs they name do not exist; cocoon
-    // skips them (with this warning) rather than refusing every spec that carries one.
-    for (oci::HookKind kind : {oci::HookKind::kCreateContainer, oci::HookKind::kStartContainer}) {
-      if (!hook_set->hooks.of(kind).empty()) {
-        Log()
-            .With("container", req.id())
-            .Warn("{} hooks are not run: they would have to run inside the VM",
-                  oci::HookKindName(kind));
-      }
+    if (std::string skipped = oci::SkippedHooksWarning(hook_set->hooks); !skipped.empty()) {
+      Log().With("container", req.id()).Warn("{}", skipped);
     }
     // The runtime environment exists now (VM and container created, pid known): the spec's
     // prestart, then createRuntime, before Create returns. A failure undoes the whole Create.

@@ -8,46 +8,21 @@ set -euo pipefail
 bin_dir=$(cd "$1" && pwd)
 src_dir=$(cd "$2" && pwd)
 fail() { echo "FAIL: $*" >&2; exit 1; }
-for tool in curl iptables; do
+for tool in curl iptables python3; do
   command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/install-deps.sh)"
 done
-[ -x /usr/lib/cni/bridge ] || fail "CNI plugins missing (containernetworking-plugins)"
-
-# ctr 1.6 reads CNI configuration only from /etc/cni/net.d and plugins only from /opt/cni/bin.
-conf_dir=/etc/cni/net.d
-conf="$conf_dir/00-cocoon-it.conflist"
-bridge=cocoon-it0
+# shellcheck source=../../../scripts/lib/cni-bridge.sh
+. "$src_dir/scripts/lib/cni-bridge.sh"
 subnet_prefix=10.231.7
-made_bin_dir=""
-net_cleanup() {
-  set +e
-  rm -f "$conf"
-  rmdir "$conf_dir" /etc/cni 2>/dev/null
-  [ -n "$made_bin_dir" ] && rm -rf /opt/cni/bin && rmdir /opt/cni 2>/dev/null
-  ip link del "$bridge" 2>/dev/null
-  rm -rf /var/lib/cni/networks/cocoon-it /var/lib/cni/results/cocoon-it-*
-  iptables -t nat -S 2>/dev/null | grep -q "cocoon-it" && echo "note: portmap rules left" >&2
-}
-if [ ! -e /opt/cni/bin ]; then
-  mkdir -p /opt/cni
-  ln -s /usr/lib/cni /opt/cni/bin
-  made_bin_dir=1
-fi
-mkdir -p "$conf_dir"
-ls "$conf_dir"/*.conf* >/dev/null 2>&1 && [ ! -e "$conf" ] &&
-  fail "$conf_dir already has CNI configurations; ctr would pick one of them"
-cat > "$conf" <<JSON
-{"cniVersion": "1.0.0", "name": "cocoon-it", "plugins": [
-  {"type": "bridge", "bridge": "$bridge", "isGateway": true, "ipMasq": false,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$subnet_prefix.0/24"}]],
-            "routes": [{"dst": "0.0.0.0/0"}]}},
-  {"type": "portmap", "capabilities": {"portMappings": true}}]}
-JSON
+cni_setup cocoon-it cocoon-it0 "$subnet_prefix"
+bridge=$cni_bridge
+conf=$cni_conf
+trap cni_cleanup EXIT
 
 # shellcheck source=../../../scripts/lib/private-containerd.sh
 . "$src_dir/scripts/lib/private-containerd.sh"
 pc_test_begin "$bin_dir" "$src_dir"
-trap 'pc_cleanup "${ids[@]}"; net_cleanup; [ -n "${SHIM_TEST_KEEP:-}" ] || rm -rf "$t"' EXIT
+trap 'pc_cleanup "${ids[@]}"; cni_cleanup; [ -n "${SHIM_TEST_KEEP:-}" ] || rm -rf "$t"' EXIT
 R=(--snapshotter "$snap" --runtime io.containerd.cocoon.v2 --cni)
 cni=(python3 "$src_dir/scripts/lib/cni_run.py")
 web='mkdir -p /www && echo "hello from $0" > /www/index.html && exec httpd -f -p 80 -h /www'
@@ -103,7 +78,7 @@ wait_http "http://$ip2/" >/dev/null || fail "no answer from it-web2"
 
 # 5. A host port published through portmap answers from the host (ctr 1.6 passes no port
 # mappings, so portmap is run against the same netns and ADD result).
-result="/var/lib/cni/results/cocoon-it-$ns-it-web-eth0"
+result=$(cni_result "$ns" it-web)
 [ -f "$result" ] || fail "no CNI result cached at $result"
 "${cni[@]}" add --conflist "$conf" --only portmap --netns "/proc/$pid1/ns/net" --id "$ns-it-web" \
   --port 18081:80 --prev-result "$result" >/dev/null
@@ -115,8 +90,7 @@ body=$(wait_http "http://$subnet_prefix.1:18081/") || fail "no answer on host po
 # 6. SIGKILL to it-web's QEMU: the task exits; its namespace goes with QEMU, taking the tap, the
 # redirects and CNI's veth (the bridge loses a port).
 ports_before=$(ip -o link show master "$bridge" | wc -l)
-"${cni[@]}" del --conflist "$conf" --netns "/proc/$pid1/ns/net" --id "$ns-it-web" \
-  --prev-result "$result" >/dev/null  # releases the address; ctr runs no DEL for run -d
+cni_del "$ns" it-web "/proc/$pid1/ns/net"  # frees the address; ctr runs no DEL for run -d
 kill -KILL "$pid1"
 for _ in $(seq 100); do "${C[@]}" task ls | grep -q "^it-web .*STOPPED" && break; sleep 0.1; done
 "${C[@]}" task ls | grep -q "^it-web .*STOPPED" || fail "it-web not STOPPED after QEMU's SIGKILL"
@@ -134,8 +108,7 @@ grep -q "inet $subnet_prefix\." <<<"$out" || fail "run --rm --cni: $out"
 
 # 8. Nothing left: no task, shim, QEMU, tap, state directory; the bridge has it-web2's port only.
 pid2=$(task_pid it-web2)
-"${cni[@]}" del --conflist "$conf" --netns "/proc/$pid2/ns/net" --id "$ns-it-web2" \
-  --prev-result "/var/lib/cni/results/cocoon-it-$ns-it-web2-eth0" >/dev/null
+cni_del "$ns" it-web2 "/proc/$pid2/ns/net"
 "${C[@]}" task kill -s SIGKILL it-web2
 for _ in $(seq 100); do "${C[@]}" task ls | grep -q "^it-web2 .*STOPPED" && break; sleep 0.1; done
 "${C[@]}" task rm it-web2 >/dev/null
