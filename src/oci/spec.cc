@@ -152,8 +152,10 @@ Result<GuestSpec> RewriteForGuest(const Bundle& bundle, const std::string& conta
   const std::string share_base = container_id;
   const std::string guest_base = std::string(kGuestShareRoot) + "/" + container_id;
 
-  bool root_ro = spec["root"].value("readonly", false);
-  out.binds.push_back({bundle.rootfs, share_base + "/rootfs", root_ro});
+  // Shared writable even for a read-only root: crun makes missing mount points (an /etc/hosts the
+  // image lacks) before it remounts the root read-only, as runc does; a read-only share would
+  // refuse them. root.readonly stays in the spec, so the container still sees a read-only root.
+  out.binds.push_back({bundle.rootfs, share_base + "/rootfs", /*read_only=*/false});
   spec["root"]["path"] = guest_base + "/rootfs";
 
   if (auto mounts = spec.find("mounts"); mounts != spec.end()) {

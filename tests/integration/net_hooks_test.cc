@@ -92,27 +92,43 @@ TEST_F(NetHooksTest, MalformedHooksAreRefusedBeforeBoot) {
 }
 
 // What a CNI-by-hook tool does: the prestart hook finds the namespace through the state's pid and
-// plumbs a veth into it; cocoon then hands that interface to the guest.
+// plumbs a veth into it (IPv4 and IPv6); cocoon then hands that interface to the guest. The
+// spec's hostname and the /etc/hosts and /etc/resolv.conf it bind-mounts (as CRI does) are the
+// container's.
 TEST_F(NetHooksTest, PrestartHookPlumbsTheNetworkAndTheContainerUsesIt) {
   std::string id = NewId();
   const std::string host_if = "cocoon-hk" + std::to_string(::getpid() % 100000);
   std::string bundle = MakeBundle(
       {"sh", "-c",
-       "ip -o link show | wc -l; ip -o link show eth0; ip -4 -o addr show eth0; ip route; "
-       "ping -c 1 -W 5 10.232.0.1"});
+       "ip -o link show | wc -l; ip -o link show eth0; ip -o addr show eth0 scope global; "
+       "ip route; ip -6 route; ping -c 1 -W 5 10.232.0.1; ping6 -c 1 -W 5 fd00:232::1; "
+       "hostname; cat /etc/hosts /etc/resolv.conf; "
+       "touch /written 2>/dev/null && echo root-writable || echo root-read-only"});
   std::string plumb =
       "pid=$(sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p') && "
       "ip link add " +
       host_if +
       " mtu 1400 type veth peer name eth0 mtu 1400 netns $pid && "
       "ip addr add 10.232.0.1/24 dev " +
-      host_if + " && ip link set " + host_if +
-      " up && "
-      "nsenter --net=/proc/$pid/ns/net sh -c "
-      "'ip addr add 10.232.0.2/24 dev eth0 && ip link set eth0 up && "
-      "ip route add default via 10.232.0.1'";
+      host_if +
+      " && "
+      "ip -6 addr add fd00:232::1/64 dev " +
+      host_if + " nodad && ip link set " + host_if +
+      " up && nsenter --net=/proc/$pid/ns/net sh -c "
+      "'ip addr add 10.232.0.2/24 dev eth0 && ip -6 addr add fd00:232::2/64 dev eth0 nodad && "
+      "ip link set eth0 up && ip route add default via 10.232.0.1 && "
+      "ip -6 route add default via fd00:232::1'";
+  ASSERT_TRUE(WriteFileAtomic(work_ + "/hosts", "10.232.0.2 web-1\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(work_ + "/resolv.conf", "nameserver 10.232.0.53\n").ok());
   EditSpec(bundle, [&](nlohmann::json& spec) {
     spec["hooks"] = {{"prestart", {ShellHook(plumb)}}};
+    spec["hostname"] = "web-1";
+    for (const char* f : {"hosts", "resolv.conf"}) {
+      spec["mounts"].push_back({{"destination", std::string("/etc/") + f},
+                                {"type", "bind"},
+                                {"source", work_ + "/" + f},
+                                {"options", {"rbind", "ro"}}});
+    }
   });
   Outcome o = Cocoon({"run", "--bundle", bundle, id});
   ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
@@ -120,10 +136,14 @@ TEST_F(NetHooksTest, PrestartHookPlumbsTheNetworkAndTheContainerUsesIt) {
   std::string count;
   std::getline(lines, count);
   EXPECT_EQ(count, "2") << "the guest has more than lo and eth0: " << o.out;
-  EXPECT_NE(o.out.find("inet 10.232.0.2/24"), std::string::npos) << o.out;
-  EXPECT_NE(o.out.find("default via 10.232.0.1 dev eth0"), std::string::npos) << o.out;
-  EXPECT_NE(o.out.find("mtu 1400"), std::string::npos) << o.out;
-  EXPECT_NE(o.out.find("1 packets received"), std::string::npos) << o.out;
+  for (const char* want :
+       {"mtu 1400", "inet 10.232.0.2/24", "inet6 fd00:232::2/64", "default via 10.232.0.1 dev eth0",
+        "default via fd00:232::1 dev eth0",
+        "--- 10.232.0.1 ping statistics ---\n1 packets transmitted, 1 packets received",
+        "--- fd00:232::1 ping statistics ---\n1 packets transmitted, 1 packets received",
+        "\nweb-1\n", "10.232.0.2 web-1\n", "nameserver 10.232.0.53\n", "root-read-only"}) {
+    EXPECT_NE(o.out.find(want), std::string::npos) << "missing '" << want << "' in:\n" << o.out;
+  }
   // The namespace went with the VM, and the veth with it.
   EXPECT_FALSE(HostHasLink(host_if));
   ExpectNoLeftovers(id);

@@ -142,7 +142,9 @@ TEST_F(BundleTest, RewriteMovesPathsUnderShare) {
   ASSERT_EQ(g->binds.size(), 2u);
   EXPECT_EQ(g->binds[0].host_source, dir_ + "/rootfs");
   EXPECT_EQ(g->binds[0].share_path, "c1/rootfs");
-  EXPECT_TRUE(g->binds[0].read_only);
+  // Writable on the share so crun can make mount points; crun makes the root read-only itself.
+  EXPECT_FALSE(g->binds[0].read_only);
+  EXPECT_TRUE(s["root"]["readonly"]);
   EXPECT_EQ(g->binds[1].host_source, dir_ + "/data");
   EXPECT_TRUE(g->binds[1].read_only);
 }
