@@ -23,6 +23,9 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxIpOutput = 4 << 20;
+// Marks cocoon's redirect actions ("cocoon" in hex), so that after a crash `delete` can tell them
+// from tc state of anyone else's.
+constexpr char kRedirectCookie[] = "636f636f6f6e";
 
 // Runs `fn` on a thread of its own that first joins the namespace, so the process's other threads
 // stay where they are (a network namespace belongs to a thread, not to the process).
@@ -88,6 +91,24 @@ Result<UniqueFd> MakeTap(const std::string& name) {
   if (::ioctl(sock.get(), SIOCSIFFLAGS, &ifr) != 0)
     return Error::FromErrno(errno, "bring up " + name);
   return fd;
+}
+
+// Runs a program (`ip`, `tc`) in the namespace; its stdout, or an error quoting its stderr.
+Result<std::string> RunInNamespace(int netns_fd, const std::vector<std::string>& argv) {
+  // stderr apart from stdout: JSON on stdout must not be mixed with warnings.
+  COCOON_ASSIGN_OR_RETURN(RunResult r,
+                          RunCapture(argv, /*merge_stderr=*/false, kMaxIpOutput, netns_fd));
+  if (r.exit_code != 0) {
+    // Run again with stderr captured, for a message that says what went wrong.
+    auto again = RunCapture(argv, /*merge_stderr=*/true, 4096, netns_fd);
+    std::string said = again.ok() ? again->output : std::string();
+    while (!said.empty() && (said.back() == '\n' || said.back() == ' ')) said.pop_back();
+    std::string cmd;
+    for (const std::string& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+    return Error(Code::kInternal, "`" + cmd + "` failed (exit " + std::to_string(r.exit_code) +
+                                      ")" + (said.empty() ? "" : ": " + said));
+  }
+  return r.output;
 }
 
 Error Malformed(const std::string& what) {
@@ -215,18 +236,39 @@ Result<std::unique_ptr<PodNetwork>> PodNetwork::Open(const NetworkRequest& reque
 }
 
 PodNetwork::~PodNetwork() {
+  // A namespace cocoon made goes with its last fd, everything in it included.
+  if (owned_) return;
   std::lock_guard<std::mutex> lock(mu_);
   for (const Tap& tap : taps_) {
     if (tap.joined.empty()) continue;
-    // The tap's own qdisc went with the tap; the host interface outlives cocoon when the namespace
-    // is not cocoon's. It may be gone already (CNI DEL first), which is fine.
+    // The tap's own qdisc went with the tap; the host interface outlives cocoon. It may be gone
+    // already (CNI DEL first), which is fine.
     auto removed = Run({"tc", "qdisc", "del", "dev", tap.joined, "ingress"});
-    if (!removed.ok() && !owned_) {
+    if (!removed.ok()) {
       Log()
           .With("interface", tap.joined)
           .Debug("remove ingress qdisc: {}", removed.error().message());
     }
   }
+}
+
+Status ScrubNamespace(const std::string& path) {
+  UniqueFd netns(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!netns) return OkStatus();  // gone: nothing is left in it
+  COCOON_ASSIGN_OR_RETURN(std::string text,
+                          RunInNamespace(netns.get(), {"ip", "-j", "link", "show"}));
+  COCOON_ASSIGN_OR_RETURN(json links, ParseArray(text, "the link list"));
+  for (const json& l : links) {
+    std::string name = l.is_object() ? StringField(l, "ifname") : "";
+    if (name.empty()) continue;
+    auto filters =
+        RunInNamespace(netns.get(), {"tc", "-j", "filter", "show", "dev", name, "ingress"});
+    if (!filters.ok() || filters->find(kRedirectCookie) == std::string::npos) continue;
+    COCOON_RETURN_IF_ERROR(
+        RunInNamespace(netns.get(), {"tc", "qdisc", "del", "dev", name, "ingress"}));
+    Log().With("interface", name).Info("removed the redirect of a sandbox that crashed");
+  }
+  return OkStatus();
 }
 
 void PodNetwork::ReleaseTapFds() {
@@ -235,20 +277,7 @@ void PodNetwork::ReleaseTapFds() {
 }
 
 Result<std::string> PodNetwork::Run(const std::vector<std::string>& argv) const {
-  // stderr apart from stdout: JSON on stdout must not be mixed with warnings.
-  COCOON_ASSIGN_OR_RETURN(RunResult r,
-                          RunCapture(argv, /*merge_stderr=*/false, kMaxIpOutput, netns_.get()));
-  if (r.exit_code != 0) {
-    // Run again with stderr captured, for a message that says what went wrong.
-    auto again = RunCapture(argv, /*merge_stderr=*/true, 4096, netns_.get());
-    std::string said = again.ok() ? again->output : std::string();
-    while (!said.empty() && (said.back() == '\n' || said.back() == ' ')) said.pop_back();
-    std::string cmd;
-    for (const std::string& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-    return Error(Code::kInternal, "`" + cmd + "` failed (exit " + std::to_string(r.exit_code) +
-                                      ")" + (said.empty() ? "" : ": " + said));
-  }
-  return r.output;
+  return RunInNamespace(netns_.get(), argv);
 }
 
 Status PodNetwork::Redirect(const std::string& from, const std::string& to) const {
@@ -257,9 +286,10 @@ Status PodNetwork::Redirect(const std::string& from, const std::string& to) cons
   COCOON_RETURN_IF_ERROR(Run({"tc", "qdisc", "add", "dev", from, "ingress"}));
   // u32 matching nothing in particular matches every packet; it is in every kernel that has tc,
   // unlike matchall.
-  COCOON_RETURN_IF_ERROR(
-      Run({"tc",    "filter", "add", "dev", from,     "parent", "ffff:",  "protocol", "all", "u32",
-           "match", "u8",     "0",   "0",   "action", "mirred", "egress", "redirect", "dev", to}));
+  COCOON_RETURN_IF_ERROR(Run({"tc",    "filter",   "add",    "dev",          from,     "parent",
+                              "ffff:", "protocol", "all",    "u32",          "match",  "u8",
+                              "0",     "0",        "action", "mirred",       "egress", "redirect",
+                              "dev",   to,         "cookie", kRedirectCookie}));
   return OkStatus();
 }
 

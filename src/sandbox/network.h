@@ -56,6 +56,10 @@ Result<std::vector<HostInterface>> ParseInterfaces(const std::string& addr_json,
                                                    const std::string& routes4_json,
                                                    const std::string& routes6_json);
 
+// After a crash: removes the ingress redirects cocoon added to the interfaces of the namespace at
+// `path` (one it did not make, so it outlives the sandbox). A missing namespace is no error.
+Status ScrubNamespace(const std::string& path);
+
 // The boot MAC of NIC `index`: locally administered, so it can never clash with a real one.
 std::string BootMac(size_t index);
 

@@ -9,8 +9,10 @@
 #include "common/ids.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "oci/spec.h"
 #include "proto/containerd_task.pb.h"
 #include "sandbox/config.h"
+#include "sandbox/network.h"
 #include "sandbox/state_dir.h"
 #include "shim/commands.h"
 #include "shim/rootfs.h"
@@ -74,6 +76,21 @@ void WaitForDaemonExit(const std::string& bundle) {
   }
 }
 
+// The redirects a crashed daemon left on the interfaces of a network namespace it did not make
+// (CRI's): its taps went with QEMU, the namespace and its veth outlive it. A namespace cocoon made
+// went with QEMU, everything in it included.
+void CleanNetwork(const std::string& bundle) {
+  auto spec = oci::LoadBundle(bundle);
+  if (!spec.ok()) return;  // no readable bundle: nothing to tell where the namespace is
+  auto net = sandbox::NetworkFromSpec(spec->spec);
+  if (!net.ok() || net->mode != sandbox::NetworkRequest::Mode::kPath) return;
+  Status scrubbed = sandbox::ScrubNamespace(net->path);
+  if (!scrubbed.ok()) {
+    std::fprintf(stderr, "cocoon: clean network namespace %s: %s\n", net->path.c_str(),
+                 scrubbed.error().message().c_str());
+  }
+}
+
 }  // namespace
 
 std::string DeleteResponseBytes(uint32_t pid) {
@@ -92,6 +109,7 @@ int RunDelete(const ShimFlags& flags) {
     WaitForDaemonExit(bundle);
     if (PathExists(socket)) ::unlink(socket.c_str());
     CleanSandboxState(flags.ns, GroupForBundle(flags, bundle));
+    CleanNetwork(bundle);
   }
   // The daemon mounts in a private namespace; this is for mounts made anywhere else.
   UnmountAll(bundle + "/rootfs");

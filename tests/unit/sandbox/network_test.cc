@@ -212,5 +212,33 @@ TEST_F(PodNetworkTest, TeardownRemovesTheIngressQdiscOfANamespaceItDidNotMake) {
   EXPECT_THAT(links->output, ::testing::Not(::testing::HasSubstr("cocoon_tap")));
 }
 
+TEST_F(PodNetworkTest, ScrubRemovesOnlyCocoonsRedirectsAfterACrash) {
+  const std::string name = "cocoon-ut-scrub-" + std::to_string(::getpid());
+  auto added = RunCapture({"ip", "netns", "add", name});
+  ASSERT_TRUE(added.ok() && added->exit_code == 0) << (added.ok() ? added->output : "");
+  const std::string path = "/run/netns/" + name;
+  auto opened = PodNetwork::Open({NetworkRequest::Mode::kPath, path}, 1);
+  ASSERT_TRUE(opened.ok()) << opened.error().message();
+  In(**opened, {"ip", "link", "add", "eth0", "type", "veth", "peer", "name", "peer0"});
+  In(**opened, {"ip", "addr", "add", "10.96.0.5/24", "dev", "eth0"});
+  // Someone else's ingress qdisc on the peer, which the scrub must leave alone.
+  In(**opened, {"tc", "qdisc", "add", "dev", "peer0", "ingress"});
+  auto joined = (*opened)->JoinNewInterfaces();
+  ASSERT_TRUE(joined.ok()) << joined.error().message();
+  // A crash: `delete` scrubs while the dead daemon's state is still in place (the object is
+  // destroyed only afterwards); its tap goes with the fds, as with QEMU's.
+  (*opened)->ReleaseTapFds();
+  Status scrubbed = ScrubNamespace(path);
+  EXPECT_TRUE(scrubbed.ok()) << scrubbed.error().message();
+  auto eth0 = RunCapture({"ip", "netns", "exec", name, "tc", "qdisc", "show", "dev", "eth0"});
+  auto peer = RunCapture({"ip", "netns", "exec", name, "tc", "qdisc", "show", "dev", "peer0"});
+  opened->reset();
+  (void)RunCapture({"ip", "netns", "del", name});
+  ASSERT_TRUE(eth0.ok() && peer.ok());
+  EXPECT_THAT(eth0->output, ::testing::Not(::testing::HasSubstr("ingress")));
+  EXPECT_THAT(peer->output, ::testing::HasSubstr("ingress"));
+  EXPECT_TRUE(ScrubNamespace("/run/netns/" + name).ok()) << "a namespace that is gone";
+}
+
 }  // namespace
 }  // namespace cocoon::sandbox
