@@ -42,19 +42,9 @@ names=(runc cocoon)
 cmds=("$ctr --runtime io.containerd.runc.v2 $pc_image rc\$(date +%s%N) echo test"
       "$ctr --runtime io.containerd.cocoon.v2 $pc_image co\$(date +%s%N) echo test")
 
-if command -v runsc >/dev/null; then
-  # gVisor's default network refuses this kernel ("cannot run with network enabled in root
-  # network namespace") unless /proc/sys/net is a tmpfs in a private mount namespace; only the
-  # ptrace platform works on these hosts. Debian ships no runsc shim: the runc shim drives it.
-  cat > "$t/runsc-wrapper" <<'SH'
-#!/bin/sh
-exec unshare --mount --propagation private sh -c \
-  'mount -t tmpfs tmpfs /proc/sys/net && exec runsc --platform=ptrace "$@"' runsc "$@"
-SH
-  chmod +x "$t/runsc-wrapper"
+if runsc_args=$(pc_runsc_args); then
   names+=(gvisor)
-  cmds+=("$ctr --runtime io.containerd.runc.v2 --runc-binary $t/runsc-wrapper --runc-root $t/runsc \
-$pc_image gv\$(date +%s%N) echo test")
+  cmds+=("$ctr $runsc_args $pc_image gv\$(date +%s%N) echo test")
 else
   echo "runsc is not installed: gVisor left out (apt-get install runsc)" >&2
 fi

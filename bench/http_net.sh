@@ -38,16 +38,9 @@ run="ctr -a $pc_sock -n $pc_ns run -d --cni --snapshotter $pc_snap"
 page='mkdir -p /www && echo "hello from a container" > /www/index.html && exec httpd -f -p 80 -h /www'
 names=(runc cocoon)
 runs=("$run --runtime io.containerd.runc.v2" "$run --runtime io.containerd.cocoon.v2")
-if command -v runsc >/dev/null; then
-  # As in bench/ctr_run_echo.sh: ptrace platform, /proc/sys/net on a tmpfs, the runc shim.
-  cat > "$t/runsc-wrapper" <<'SH'
-#!/bin/sh
-exec unshare --mount --propagation private sh -c \
-  'mount -t tmpfs tmpfs /proc/sys/net && exec runsc --platform=ptrace "$@"' runsc "$@"
-SH
-  chmod +x "$t/runsc-wrapper"
+if runsc_args=$(pc_runsc_args); then
   names+=(gvisor)
-  runs+=("$run --runtime io.containerd.runc.v2 --runc-binary $t/runsc-wrapper --runc-root $t/runsc")
+  runs+=("$run $runsc_args")
 else
   echo "runsc is not installed: gVisor left out (apt-get install runsc)" >&2
 fi

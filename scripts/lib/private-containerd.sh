@@ -9,6 +9,8 @@
 #   pc_stop                       stops containerd (tasks keep running in their shims)
 #   pc_cleanup                    kills the given task ids, stops containerd and every shim daemon
 #                                 of this instance, unmounts what is left under DIR
+#   pc_runsc_args                 when runsc is installed, prints the ctr run options that run
+#                                 gVisor through the runc shim (wrapper written under DIR)
 
 pc_fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -100,6 +102,20 @@ pc_stop() {
   kill -TERM "$pc_pid" 2>/dev/null
   wait "$pc_pid" 2>/dev/null || true
   pc_pid=""
+}
+
+pc_runsc_args() {
+  command -v runsc >/dev/null || return 1
+  # gVisor's default network refuses this kernel ("cannot run with network enabled in root
+  # network namespace") unless /proc/sys/net is a tmpfs in a private mount namespace; only the
+  # ptrace platform works on these hosts. Debian ships no runsc shim: the runc shim drives it.
+  cat > "$pc_dir/runsc-wrapper" <<'SH'
+#!/bin/sh
+exec unshare --mount --propagation private sh -c \
+  'mount -t tmpfs tmpfs /proc/sys/net && exec runsc --platform=ptrace "$@"' runsc "$@"
+SH
+  chmod +x "$pc_dir/runsc-wrapper"
+  echo "--runtime io.containerd.runc.v2 --runc-binary $pc_dir/runsc-wrapper --runc-root $pc_dir/runsc"
 }
 
 # Shim daemons started for this containerd instance.

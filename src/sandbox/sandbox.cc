@@ -63,8 +63,9 @@ Status Sandbox::Boot(const EngineConfig& config, const oci::VmResources& resourc
     if (!net.ok()) return net.error().Wrap("network");
     network_ = std::move(*net);
     qc.netns_fd = network_->netns_fd();
-    for (const PodNetwork::Tap& tap : network_->taps())
+    for (const PodNetwork::Tap& tap : network_->taps()) {
       qc.nics.push_back({tap.fd.get(), tap.boot_mac});
+    }
   }
   log.Debug("accelerator {}: {}", vmm::AccelName(accel.accel), accel.reason);
 
