@@ -3,7 +3,8 @@
 # `ctr run --cni` against a private containerd and the real CNI plugins (bridge, host-local,
 # portmap): a busybox httpd in a VM answers the host, reaches the gateway and another cocoon
 # container, answers on a host port published by portmap; SIGKILL to its QEMU ends the task and
-# leaves no tap, tc or namespace state.
+# leaves no tap, tc or namespace state; a namespace made beforehand (--with-ns, as CRI makes one)
+# is used as is and keeps nothing of cocoon after delete.
 set -euo pipefail
 bin_dir=$(cd "$1" && pwd)
 src_dir=$(cd "$2" && pwd)
@@ -106,7 +107,26 @@ wait_http "http://$ip2/" >/dev/null || fail "it-web2 stopped answering"
 out=$("${C[@]}" run --rm "${R[@]}" "$image" it-rm ip -4 -o addr show eth0 < /dev/null)
 grep -q "inet $subnet_prefix\." <<<"$out" || fail "run --rm --cni: $out"
 
-# 8. Nothing left: no task, shim, QEMU, tap, state directory; the bridge has it-web2's port only.
+# 8. A namespace made beforehand, as CRI makes a pod's (ctr run --with-ns): CNI configured it
+# before the container exists; cocoon uses it, and on delete takes back its redirects and nothing
+# else, since the namespace is not cocoon's.
+pod_ns=cocoon-it-pod$$
+ip netns add "$pod_ns"
+trap 'pc_cleanup "${ids[@]}"; ip netns del "$pod_ns" 2>/dev/null; cni_cleanup; [ -n "${SHIM_TEST_KEEP:-}" ] || rm -rf "$t"' EXIT
+"${cni[@]}" add --conflist "$conf" --netns "/run/netns/$pod_ns" --id "$ns-it-podnet" \
+  --cache "$t/podnet.json" >/dev/null
+out=$("${C[@]}" run --rm --snapshotter "$snap" --runtime io.containerd.cocoon.v2 \
+  --with-ns "network:/run/netns/$pod_ns" "$image" it-podnet ip -4 -o addr show eth0 < /dev/null)
+pod_ip=$(ip netns exec "$pod_ns" ip -4 -o addr show eth0 | sed -n 's/.* inet \([0-9.]*\/[0-9]*\) .*/\1/p')
+grep -q "inet $pod_ip " <<<"$out" || fail "--with-ns: guest has '$out', the namespace $pod_ip"
+! ip netns exec "$pod_ns" tc qdisc show dev eth0 | grep -q ingress ||
+  fail "the redirect on the pod namespace's eth0 outlived the container"
+ip netns exec "$pod_ns" ip -o link show eth0 >/dev/null || fail "CNI's eth0 went with the container"
+"${cni[@]}" del --conflist "$conf" --netns "/run/netns/$pod_ns" --id "$ns-it-podnet" \
+  --cache "$t/podnet.json" >/dev/null
+ip netns del "$pod_ns"
+
+# 9. Nothing left: no task, shim, QEMU, tap, state directory; the bridge has it-web2's port only.
 pid2=$(task_pid it-web2)
 cni_del "$ns" it-web2 "/proc/$pid2/ns/net"
 "${C[@]}" task kill -s SIGKILL it-web2
