@@ -29,11 +29,11 @@ TEST_P(AgentTest, HandshakeReportsVersionAndCapabilities) {
   auto resp = api_->Call<v1::HandshakeResponse>("Handshake", req);
   ASSERT_TRUE(resp.ok()) << resp.error().message();
   EXPECT_EQ(resp->protocol_major(), 1u);
-  EXPECT_EQ(resp->protocol_minor(), 1u);
+  EXPECT_EQ(resp->protocol_minor(), 2u);
   EXPECT_EQ(resp->agent_version(), "9.8.7");
   std::vector<std::string> caps(resp->capabilities().begin(), resp->capabilities().end());
   for (const char* cap :
-       {"tty", "exec", "remove-process", "pause", "update", "stats", "events", "ps"}) {
+       {"tty", "exec", "remove-process", "pause", "update", "stats", "events", "ps", "network"}) {
     EXPECT_NE(std::find(caps.begin(), caps.end(), cap), caps.end()) << cap;
   }
 
