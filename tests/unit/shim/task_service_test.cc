@@ -434,6 +434,88 @@ TEST_F(TaskServiceTest, StatsUpdatePidsAndOom) {
   EXPECT_EQ(service.Stats(WithId<taskpb::StatsRequest>("t1")).error().code(), Code::kNotFound);
 }
 
+// OCI hooks of the bundle's config.json run on the host with the state on stdin: prestart and
+// createRuntime in Create (pid = the backend's), poststart in Start, poststop in Delete.
+class TaskServiceHooksTest : public TaskServiceTest {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/shim-hooks-test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { (void)RemoveTree(dir_); }
+  void WriteSpec(const nlohmann::json& hooks) {
+    nlohmann::json spec = {
+        {"ociVersion", "1.0.2"}, {"annotations", {{"io.example/a", "b"}}}, {"hooks", hooks}};
+    ASSERT_TRUE(WriteFileAtomic(dir_ + "/config.json", spec.dump()).ok());
+  }
+  nlohmann::json Recorder(const std::string& name) {
+    return {{"path", "/bin/sh"}, {"args", {"sh", "-c", "cat > " + dir_ + "/" + name}}};
+  }
+  Result<taskpb::CreateTaskResponse> Create() {
+    taskpb::CreateTaskRequest req;
+    req.set_id("t1");
+    req.set_bundle(dir_);
+    return service.Create(req);
+  }
+  nlohmann::json StateFile(const std::string& name) {
+    auto text = ReadFile(dir_ + "/" + name);
+    return text.ok() ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+  }
+  std::string dir_;
+};
+
+TEST_F(TaskServiceHooksTest, RunAroundTheLifecycleWithTheirState) {
+  WriteSpec({{"prestart", {Recorder("prestart")}},
+             {"createRuntime", {Recorder("createRuntime")}},
+             {"poststart", {Recorder("poststart")}},
+             {"poststop", {Recorder("poststop")}},
+             {"startContainer", {Recorder("startContainer")}}});
+  ASSERT_TRUE(Create().ok());
+  for (const char* kind : {"prestart", "createRuntime"}) {
+    nlohmann::json st = StateFile(kind);
+    EXPECT_EQ(st["id"], "t1") << kind;
+    EXPECT_EQ(st["status"], "created") << kind;
+    EXPECT_EQ(st["pid"], 4242) << kind;
+    EXPECT_EQ(st["bundle"], dir_) << kind;
+    EXPECT_EQ(st["annotations"]["io.example/a"], "b") << kind;
+  }
+  EXPECT_FALSE(PathExists(dir_ + "/poststart"));
+  ASSERT_TRUE(service.Start(WithId<taskpb::StartRequest>("t1")).ok());
+  EXPECT_EQ(StateFile("poststart")["status"], "running");
+  backend.exit_promise.set_value(0);
+  ASSERT_TRUE(service.Wait(WithId<taskpb::WaitRequest>("t1")).ok());
+  ASSERT_TRUE(service.Delete(WithId<taskpb::DeleteRequest>("t1")).ok());
+  EXPECT_EQ(StateFile("poststop")["status"], "stopped");
+  // It would have to run inside the VM: skipped.
+  EXPECT_FALSE(PathExists(dir_ + "/startContainer"));
+}
+
+TEST_F(TaskServiceHooksTest, FailingPrestartUndoesTheCreate) {
+  WriteSpec(
+      {{"prestart", {{{"path", "/bin/sh"}, {"args", {"sh", "-c", "echo nope >&2; exit 4"}}}}}});
+  auto created = Create();
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().code(), Code::kFailedPrecondition);
+  EXPECT_NE(created.error().message().find("prestart hook 0"), std::string::npos)
+      << created.error().message();
+  EXPECT_NE(created.error().message().find("nope"), std::string::npos);
+  EXPECT_EQ(backend.deletes, 1);  // the VM side was released
+  auto state = service.State(WithId<taskpb::StateRequest>("t1"));
+  ASSERT_FALSE(state.ok());
+  EXPECT_EQ(state.error().code(), Code::kNotFound);
+}
+
+TEST_F(TaskServiceHooksTest, MalformedHooksFailBeforeTheBackendIsAsked) {
+  WriteSpec({{"poststop", {{{"path", "relative"}}}}});
+  backend.fail_create = true;  // would say "boot failed" if it were reached
+  auto created = Create();
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().code(), Code::kInvalidArgument);
+  EXPECT_NE(created.error().message().find("hooks.poststop[0].path"), std::string::npos)
+      << created.error().message();
+}
+
 TEST_F(TaskServiceTest, CheckpointAnswersUnimplementedOverTtrpc) {
   UniqueFd a, b;
   ASSERT_TRUE(MakeSocketPair(&a, &b).ok());
