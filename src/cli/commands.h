@@ -27,7 +27,20 @@ struct SpecOptions {
   std::vector<std::string> args;
 };
 
+struct CompareOptions {
+  int runs = 5;
+  int requests = 50;
+  int http_seconds = 3;
+  std::string address;
+  std::string ns = "cocoon-compare";
+  std::string image;
+  std::string runtimes = "runc,cocoon,gvisor,crun";
+  bool json = false;
+  std::string report_dir;
+};
+
 int RunCommand(const GlobalOptions& global, const RunOptions& options);
+int CompareCommand(const CompareOptions& options);
 int CheckCommand(const GlobalOptions& global);
 int EnvCommand(const GlobalOptions& global, bool json);
 int VersionCommand();

@@ -48,6 +48,25 @@ int main(int argc, char** argv) {
                        "cocoon config file for the shim (options ConfigPath)");
   ctrd_cmd->add_flag("--dry-run", ctrd.dry_run, "say what would change; write nothing");
 
+  cocoon::cli::CompareOptions cmp;
+  auto* cmp_cmd = app.add_subcommand(
+      "compare", "compare isolation and cost with runc, gVisor and crun through containerd");
+  cmp_cmd->add_option("--runs", cmp.runs, "start-time runs per runtime")->capture_default_str();
+  cmp_cmd->add_option("--requests", cmp.requests, "sequential HTTP requests")
+      ->capture_default_str();
+  cmp_cmd->add_option("--http-seconds", cmp.http_seconds, "length of the throughput test")
+      ->capture_default_str();
+  cmp_cmd->add_option("--address", cmp.address,
+                      "an existing containerd socket (default: start a private containerd)");
+  cmp_cmd->add_option("--namespace", cmp.ns, "containerd namespace")->capture_default_str();
+  cmp_cmd->add_option("--image", cmp.image,
+                      "probe image already in containerd, with busybox (default: build one)");
+  cmp_cmd->add_option("--runtimes", cmp.runtimes, "comma-separated runtimes")
+      ->capture_default_str();
+  cmp_cmd->add_flag("--json", cmp.json, "print one JSON document instead of the table");
+  cmp_cmd->add_option("--report", cmp.report_dir,
+                      "write report.md, report.json and SVG charts into this directory");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -67,5 +86,6 @@ int main(int argc, char** argv) {
   if (*spec_cmd) return cocoon::cli::SpecCommand(spec);
   if (*version_cmd) return cocoon::cli::VersionCommand();
   if (*ctrd_cmd) return cocoon::cli::ContainerdConfigCommand(ctrd);
+  if (*cmp_cmd) return cocoon::cli::CompareCommand(cmp);
   return 1;
 }

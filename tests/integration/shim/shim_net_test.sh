@@ -112,7 +112,7 @@ grep -q "inet $subnet_prefix\." <<<"$out" || fail "run --rm --cni: $out"
 # else, since the namespace is not cocoon's.
 pod_ns=cocoon-it-pod$$
 ip netns add "$pod_ns"
-trap 'pc_cleanup "${ids[@]}"; ip netns del "$pod_ns" 2>/dev/null; cni_cleanup; [ -n "${SHIM_TEST_KEEP:-}" ] || rm -rf "$t"' EXIT
+trap 'pc_cleanup "${ids[@]}"; ip netns del "$pod_ns" 2>/dev/null || true; cni_cleanup; [ -n "${SHIM_TEST_KEEP:-}" ] || rm -rf "$t"' EXIT
 "${cni[@]}" add --conflist "$conf" --netns "/run/netns/$pod_ns" --id "$ns-it-podnet" \
   --cache "$t/podnet.json" >/dev/null
 out=$("${C[@]}" run --rm --snapshotter "$snap" --runtime io.containerd.cocoon.v2 \
