@@ -82,7 +82,7 @@ std::vector<const RuntimeResult*> WithData(const Report& r,
   return out;
 }
 
-constexpr int kWidth = 720, kLeft = 110, kRight = 30, kRow = 44, kTop = 40, kAxis = 40;
+constexpr int kWidth = 720, kLeft = 110, kRight = 60, kRow = 44, kTop = 40, kAxis = 40;
 constexpr const char* kColors[] = {"#4e79a7", "#e15759", "#59a14f", "#f28e2b", "#b07aa1"};
 
 std::string SvgHead(int height, const std::string& title) {
@@ -217,9 +217,8 @@ std::string StartupSvg(const Report& report) {
     max = std::max(max, *std::max_element(rt->cost.startup_ms.begin(), rt->cost.startup_ms.end()));
   }
   max = NiceMax(max);
-  std::string s = SvgHead(height, fmt::format("Start time of `ctr run --rm IMAGE ID echo test` "
-                                              "({} runs; dots: runs, bar: median)",
-                                              report.runs));
+  std::string s = SvgHead(
+      height, fmt::format("Start time of ctr run --rm (dots: {} runs, bar: median)", report.runs));
   for (size_t i = 0; i < rts.size(); ++i) {
     int y = kTop + static_cast<int>(i) * kRow + kRow / 2;
     const char* color = kColors[i % 5];
@@ -247,8 +246,8 @@ std::string LatencySvg(const Report& report) {
   double max = 0;
   for (const auto* rt : rts) max = std::max(max, Summarize(rt->cost.latency_ms).max);
   max = NiceMax(max);
-  std::string s = SvgHead(height, fmt::format("HTTP latency, {} sequential requests "
-                                              "(bar: average, line: min to max)",
+  std::string s = SvgHead(height, fmt::format("HTTP latency of {} requests (bar: average, "
+                                              "line: min to max)",
                                               report.requests));
   for (size_t i = 0; i < rts.size(); ++i) {
     int y = kTop + static_cast<int>(i) * kRow + kRow / 2;
@@ -261,7 +260,7 @@ std::string LatencySvg(const Report& report) {
         "<line x1=\"{:.1f}\" y1=\"{}\" x2=\"{:.1f}\" y2=\"{}\" stroke=\"#333\"/>\n"
         "<text x=\"{:.1f}\" y=\"{}\">{:.2f} ms</text>\n",
         kLeft, y - 9, X(sum.mean, max) - kLeft, color, X(sum.min, max), y, X(sum.max, max), y,
-        X(sum.max, max) + 6, y + 4, sum.mean);
+        X(sum.mean, max) + 4, y - 12, sum.mean);
   }
   s += Axis(max, kTop + plot_h + 4, "milliseconds");
   return s + "</svg>\n";
