@@ -237,11 +237,16 @@ class Comparison {
 
   Result<Isolation> Probe(const std::string& host_release) {
     std::string id = prefix_ + "-probe";
-    auto out =
-        ctr_.Run(RunArgv(Head({"--rm"}), args_, image_, id, {"sh", "-c", ProbeScript(marker_)}),
-                 seconds(180));
-    if (!out.ok()) ctr_.Remove(id);
-    if (!out.ok()) return out.error();
+    // On the CNI network when there is one, so that the interfaces are those a networked
+    // container gets (ctr tears it down after a foreground --rm run).
+    std::vector<std::string> extra = {"--rm"};
+    if (cni_ != nullptr) extra.push_back("--cni");
+    auto out = ctr_.Run(RunArgv(Head(extra), args_, image_, id, {"sh", "-c", ProbeScript(marker_)}),
+                        seconds(180));
+    if (!out.ok()) {
+      ctr_.Remove(id);
+      return out.error();
+    }
     return ParseProbe(*out, host_release);
   }
 

@@ -18,7 +18,7 @@ set -e
 [ "$rc0" -ne 0 ] && grep -q -- "--runs must be 1 to 99" "$t/err0" || fail "--runs 0: $(cat "$t/err0")"
 [ "$rc1" -ne 0 ] && grep -q "unknown runtime 'kata'" "$t/err1" || fail "kata: $(cat "$t/err1")"
 
-"$cocoon" compare --runs 3 --requests 20 --http-seconds 2 --json --report "$t/report" \
+"$cocoon" compare --runs 3 --json --report "$t/report" \
   > "$t/out.json" 2> "$t/progress" || { cat "$t/progress" >&2; fail "compare exited $?"; }
 grep -q "^compare: cocoon: isolation probe" "$t/progress" || fail "no progress lines"
 
@@ -41,6 +41,8 @@ check(rts["cocoon"]["isolation"]["host_pids_visible"] is False, "cocoon sees hos
 check(rts["runc"]["isolation"]["host_pids_visible"] is False, "runc sees host processes")
 nics = {n["name"]: n["driver"] for n in rts["cocoon"]["isolation"]["interfaces"]}
 check(nics.get("eth0") == "virtio_net", "cocoon's eth0 is not virtio_net: %s" % nics)
+runc_nics = {n["name"]: n["driver"] for n in rts["runc"]["isolation"]["interfaces"]}
+check(runc_nics.get("eth0") == "virtual", "runc's eth0 is not CNI's veth: %s" % runc_nics)
 check(rts["cocoon"]["isolation"]["mem_total_mib"] < host["mem_total_mib"],
       "cocoon sees the host's memory")
 for name in ("runc", "cocoon"):
