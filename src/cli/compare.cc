@@ -1,18 +1,43 @@
 // `cocoon compare`: runs the comparison (src/compare) and shows it.
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <sstream>
+#include <thread>
 
 #include "cli/commands.h"
 #include "common/io.h"
 #include "compare/compare.h"
+#include "compare/runner.h"
 #include "sandbox/config.h"
 
 namespace cocoon::cli {
 
+namespace {
+
+// SIGINT, SIGTERM and SIGHUP stop the comparison instead of killing cocoon, so that the private
+// containerd, the containers and the CNI network it made are still removed.
+void StopOnSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);  // every later thread inherits the mask
+  std::thread([set] {
+    int sig = 0;
+    if (::sigwait(&set, &sig) == 0) {
+      std::fprintf(stderr, "compare: signal %d: stopping and cleaning up\n", sig);
+      compare::RequestStop();
+    }
+  }).detach();
+}
+
+}  // namespace
+
 int CompareCommand(const CompareOptions& options) {
   if (::geteuid() != 0) return Fail("compare needs root (containerd, CNI, VMs)");
+  StopOnSignals();
   compare::Options o;
   o.runs = options.runs;
   o.requests = options.requests;

@@ -78,7 +78,10 @@ class CniNetwork {
       return Error(Code::kFailedPrecondition,
                    "no CNI plugins in /usr/lib/cni (install containernetworking-plugins)");
     }
-    auto others = RunFor({"sh", "-c", "ls /etc/cni/net.d 2>/dev/null"}, seconds(10));
+    // Ours, left by an interrupted run, is simply rewritten.
+    auto others = RunFor(
+        {"sh", "-c", "ls /etc/cni/net.d 2>/dev/null | grep -vx '00-cocoon-compare.conflist'"},
+        seconds(10));
     if (others.ok() && !others->out.empty()) {
       return Error(Code::kFailedPrecondition,
                    "/etc/cni/net.d already holds CNI configurations (" +
@@ -104,6 +107,7 @@ class CniNetwork {
     return net;
   }
   ~CniNetwork() {
+    IgnoreStop cleanup;
     if (made_conf_) ::unlink(kCniConf);
     ::rmdir("/etc/cni/net.d");
     ::rmdir("/etc/cni");
@@ -215,8 +219,10 @@ class Comparison {
     }
     rt.isolation = *probe;
     Startup(&rt.cost, name);
+    if (StopRequested()) return rt;
     Say(name + ": HTTP");
     Note(&rt.cost, "HTTP", Http(&rt.cost));
+    if (StopRequested()) return rt;
     Say(name + ": idle memory");
     auto pss = IdlePss();
     if (pss.ok()) {
@@ -283,6 +289,7 @@ class Comparison {
     opts.fds = {{1, log.get()}, {2, log.get()}};
     COCOON_ASSIGN_OR_RETURN(ChildProcess server, ChildProcess::Spawn(opts));
     Status measured = MeasureHttp(c, id, &server);
+    IgnoreStop cleanup;
     (void)ctr_.RunRaw({"task", "kill", "-s", "SIGKILL", id}, seconds(20));
     if (!server.WaitFor(milliseconds(30000))) server.Kill();
     ctr_.Remove(id);
@@ -300,6 +307,7 @@ class Comparison {
     auto deadline = Clock::now() + seconds(90);
     Status ready = Error(Code::kDeadlineExceeded, "the HTTP server did not answer in 90 s");
     while (Clock::now() < deadline) {
+      if (StopRequested()) return Error(Code::kCancelled, "interrupted");
       if (server->WaitFor(milliseconds(0))) {
         return Error(Code::kUnavailable, "the HTTP server container exited");
       }
@@ -443,8 +451,11 @@ Result<Report> Run(const Options& o) {
                  cni.ok() ? cni->get() : nullptr, cni_error);
   for (const std::string& name : o.runtimes) {
     report.runtimes.push_back(cmp.Measure(name, report.host.kernel_release));
+    if (StopRequested()) break;
   }
+  IgnoreStop cleanup;
   if (o.image.empty()) (void)ctr.RunRaw({"images", "rm", image}, seconds(60));
+  if (StopRequested()) return Error(Code::kCancelled, "interrupted; what it started is cleaned up");
   return report;
 }
 

@@ -21,6 +21,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxOutput = 1 << 20;
+// Polling step of RunFor, so that a stop request ends a long command soon.
+constexpr int kPollMs = 100;
+
+std::atomic<bool> g_stop{false};
+thread_local bool t_ignore_stop = false;
+
+bool Stopping() { return g_stop && !t_ignore_stop; }
 
 // A command line for messages: a long argument (the probe script) shortened to its start.
 std::string Joined(const std::vector<std::string>& argv) {
@@ -49,6 +56,12 @@ std::vector<std::string> Environment(const std::vector<std::string>& extra) {
 
 }  // namespace
 
+void RequestStop() { g_stop = true; }
+bool StopRequested() { return g_stop; }
+void ClearStop() { g_stop = false; }
+IgnoreStop::IgnoreStop() : previous_(t_ignore_stop) { t_ignore_stop = true; }
+IgnoreStop::~IgnoreStop() { t_ignore_stop = previous_; }
+
 Result<Output> RunFor(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                       const std::vector<std::string>& env_extra) {
   UniqueFd r, w;
@@ -66,12 +79,12 @@ Result<Output> RunFor(const std::vector<std::string>& argv, std::chrono::millise
   bool timed_out = false;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
+    if (left.count() <= 0 || Stopping()) {
       timed_out = true;
       break;
     }
     pollfd p{r.get(), POLLIN, 0};
-    int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    int n = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), kPollMs)));
     if (n < 0 && errno == EINTR) continue;
     if (n == 0) continue;  // the deadline check ends it
     ssize_t got = ::read(r.get(), buf, sizeof(buf));
@@ -83,6 +96,7 @@ Result<Output> RunFor(const std::vector<std::string>& argv, std::chrono::millise
   if (timed_out) {
     ::kill(-child.pid(), SIGKILL);
     child.Kill();
+    if (Stopping()) return Error(Code::kCancelled, "`" + Joined(argv) + "` stopped: interrupted");
     return Error(Code::kDeadlineExceeded, "`" + Joined(argv) + "` took longer than " +
                                               std::to_string(timeout.count() / 1000) + " s");
   }
@@ -134,6 +148,7 @@ std::unique_ptr<Containerd> Containerd::External(const std::string& address) {
 
 void Containerd::Stop() {
   if (dir_.empty()) return;
+  IgnoreStop cleanup;
   if (daemon_.running()) {
     (void)daemon_.Signal(SIGTERM);
     if (!daemon_.WaitFor(std::chrono::seconds(10))) daemon_.Kill();
@@ -180,6 +195,7 @@ Result<std::string> Ctr::Run(const std::vector<std::string>& args,
 }
 
 void Ctr::Remove(const std::string& id) const {
+  IgnoreStop cleanup;
   (void)RunRaw({"task", "kill", "-a", "-s", "SIGKILL", id}, std::chrono::seconds(20));
   for (int i = 0; i < 50; ++i) {
     auto rm = RunRaw({"task", "rm", "-f", id}, std::chrono::seconds(20));

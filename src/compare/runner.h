@@ -2,6 +2,7 @@
 // starts and stops, or one at a given address) and ctr against it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -18,9 +19,27 @@ struct Output {
 };
 
 // Runs `argv` to completion, or kills it (and its process group) at `timeout`
-// (DEADLINE_EXCEEDED). `env_extra` entries (NAME=value) are added to the inherited environment.
+// (DEADLINE_EXCEEDED) or once a stop is requested (CANCELLED). `env_extra` entries (NAME=value)
+// are added to the inherited environment.
 Result<Output> RunFor(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                       const std::vector<std::string>& env_extra = {});
+
+// Asks every RunFor now running or started later to give up (from a signal-handling thread), so
+// that an interrupted comparison still cleans up; StopRequested tells the orchestration.
+void RequestStop();
+bool StopRequested();
+void ClearStop();  // for a new comparison in the same process (tests)
+// While one exists, RunFor on this thread ignores stop requests: cleanup must still run.
+class IgnoreStop {
+ public:
+  IgnoreStop();
+  ~IgnoreStop();
+  IgnoreStop(const IgnoreStop&) = delete;
+  IgnoreStop& operator=(const IgnoreStop&) = delete;
+
+ private:
+  bool previous_;
+};
 
 // A containerd for the comparison. Private: own root, state, socket and config under `dir`, CRI
 // off, the directory holding the cocoon shim first on its PATH; Stop ends it, every shim it

@@ -116,6 +116,28 @@ TEST(RunForTest, ExitCodeOutputAndTimeout) {
   EXPECT_FALSE(RunFor({"/nonexistent/prog"}, std::chrono::seconds(5)).ok());
 }
 
+TEST(RunForTest, StopRequestEndsCommandsButNotCleanup) {
+  auto begin = std::chrono::steady_clock::now();
+  std::thread stopper([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    RequestStop();
+  });
+  auto slow = RunFor({"sleep", "30"}, std::chrono::seconds(30));
+  stopper.join();
+  ASSERT_FALSE(slow.ok());
+  EXPECT_EQ(slow.error().code(), Code::kCancelled);
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(5));
+  EXPECT_TRUE(StopRequested());
+  {
+    IgnoreStop cleanup;
+    auto rm = RunFor({"true"}, std::chrono::seconds(5));
+    EXPECT_TRUE(rm.ok());
+  }
+  EXPECT_FALSE(RunFor({"true"}, std::chrono::seconds(5)).ok());
+  ClearStop();
+  EXPECT_TRUE(RunFor({"true"}, std::chrono::seconds(5)).ok());
+}
+
 TEST(SummarizeTest, NearestRankPercentiles) {
   Summary s = Summarize({5, 1, 4, 2, 3, 10, 6, 7, 8, 9});
   EXPECT_EQ(s.min, 1);
