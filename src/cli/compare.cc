@@ -19,6 +19,9 @@ namespace {
 
 // SIGINT, SIGTERM and SIGHUP stop the comparison instead of killing cocoon, so that the private
 // containerd, the containers and the CNI network it made are still removed.
+// Limitation: a SIGKILLed compare cannot clean up: its private containerd (own process group),
+// the shims and VMs it started and its work directory under /var/tmp stay until removed by hand;
+// the next run rewrites only the CNI configuration it finds.
 void StopOnSignals() {
   sigset_t set;
   sigemptyset(&set);
