@@ -2,7 +2,8 @@
 # compare_test.sh COCOON: `cocoon compare --runs 3 --json --report DIR` against the real runtimes
 # of this host, then checks the JSON (cocoon's kernel is not the host's, runc's is; cocoon sees no
 # host process; the cost fields are numbers; a missing or failing runtime carries its error), the
-# report files (the SVGs parse as XML), bad options, and that nothing is left behind.
+# report files (the SVGs parse as XML), bad options, and that nothing is left behind, also after
+# a SIGINT in the middle of a run.
 set -euo pipefail
 cocoon=$1
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -75,11 +76,28 @@ check(json.load(open(os.path.join(d, "report.json")))["runtimes"].keys() == rts.
 PY
 
 # Nothing left: no containerd, shim, VM or work directory of compare, no CNI state of it.
-! pgrep -f "containerd --config /var/tmp/cocoon-compare" >/dev/null || fail "containerd left"
-! pgrep -f "containerd-shim.*cocoon-compare" >/dev/null || fail "a shim is left"
-! pgrep -f "qemu-system.*cocoon-cmp-" >/dev/null || fail "a VM is left"
-! ls -d /var/tmp/cocoon-compare.* >/dev/null 2>&1 || fail "work directory left"
-[ ! -e /etc/cni/net.d/00-cocoon-compare.conflist ] || fail "CNI configuration left"
-! ip link show cocoon-cmp0 >/dev/null 2>&1 || fail "the CNI bridge is left"
-[ ! -e /var/lib/cni/networks/cocoon-compare ] || fail "IPAM state left"
+nothing_left() {
+  ! pgrep -f "containerd --config /var/tmp/cocoon-compare" >/dev/null || fail "$1: containerd left"
+  ! pgrep -f "containerd-shim.*cocoon-compare" >/dev/null || fail "$1: a shim is left"
+  ! pgrep -f "qemu-system.*cocoon-cmp-" >/dev/null || fail "$1: a VM is left"
+  ! ls -d /var/tmp/cocoon-compare.* >/dev/null 2>&1 || fail "$1: work directory left"
+  [ ! -e /etc/cni/net.d/00-cocoon-compare.conflist ] || fail "$1: CNI configuration left"
+  ! ip link show cocoon-cmp0 >/dev/null 2>&1 || fail "$1: the CNI bridge is left"
+  [ ! -e /var/lib/cni/networks/cocoon-compare ] || fail "$1: IPAM state left"
+}
+nothing_left "after a run"
+
+# SIGINT in the middle (cocoon's VM running): it stops, says so, and still cleans up.
+"$cocoon" compare --runs 3 --runtimes runc,cocoon > /dev/null 2> "$t/int.err" &
+pid=$!
+for _ in $(seq 600); do grep -q "cocoon: start time" "$t/int.err" && break; sleep 0.1; done
+grep -q "cocoon: start time" "$t/int.err" || { kill -INT "$pid"; fail "never reached cocoon"; }
+kill -INT "$pid"
+set +e
+wait "$pid"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || fail "an interrupted compare exited 0"
+grep -q "interrupted; what it started is cleaned up" "$t/int.err" || fail "$(cat "$t/int.err")"
+nothing_left "after SIGINT"
 echo "PASS"
