@@ -96,6 +96,7 @@ class CniNetwork {
       }
       net->made_bin_ = true;
     }
+    net->made_etc_ = !PathExists("/etc/cni");
     COCOON_RETURN_IF_ERROR(MakeDirs("/etc/cni/net.d"));
     std::string conf = std::string(R"({"cniVersion": "1.0.0", "name": ")") + kCniName +
                        R"(", "plugins": [{"type": "bridge", "bridge": ")" + kCniBridge +
@@ -109,8 +110,10 @@ class CniNetwork {
   ~CniNetwork() {
     IgnoreStop cleanup;
     if (made_conf_) ::unlink(kCniConf);
-    ::rmdir("/etc/cni/net.d");
-    ::rmdir("/etc/cni");
+    if (made_etc_) {
+      ::rmdir("/etc/cni/net.d");
+      ::rmdir("/etc/cni");
+    }
     if (made_bin_) {
       ::unlink("/opt/cni/bin");
       ::rmdir("/opt/cni");
@@ -136,6 +139,7 @@ class CniNetwork {
  private:
   CniNetwork() = default;
   bool made_conf_ = false;
+  bool made_etc_ = false;  // /etc/cni did not exist before
   bool made_bin_ = false;
 };
 
