@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <thread>
@@ -93,15 +94,15 @@ Result<UniqueFd> MakeTap(const std::string& name) {
   return fd;
 }
 
-// Runs a program (`ip`, `tc`) in the namespace; its stdout, or an error quoting its stderr.
+// Runs a program (`ip`, `tc`) in the namespace once; its stdout, or an error quoting what it
+// printed. A JSON query (`-j`) keeps stderr out of its output, which is parsed; a change merges
+// it, so a failure says why.
 Result<std::string> RunInNamespace(int netns_fd, const std::vector<std::string>& argv) {
-  // stderr apart from stdout: JSON on stdout must not be mixed with warnings.
+  bool json_query = std::find(argv.begin(), argv.end(), "-j") != argv.end();
   COCOON_ASSIGN_OR_RETURN(RunResult r,
-                          RunCapture(argv, /*merge_stderr=*/false, kMaxIpOutput, netns_fd));
+                          RunCapture(argv, /*merge_stderr=*/!json_query, kMaxIpOutput, netns_fd));
   if (r.exit_code != 0) {
-    // Run again with stderr captured, for a message that says what went wrong.
-    auto again = RunCapture(argv, /*merge_stderr=*/true, 4096, netns_fd);
-    std::string said = again.ok() ? again->output : std::string();
+    std::string said = json_query ? std::string() : r.output.substr(0, 4096);
     while (!said.empty() && (said.back() == '\n' || said.back() == ' ')) said.pop_back();
     std::string cmd;
     for (const std::string& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
