@@ -335,8 +335,12 @@ class Comparison {
 
   Result<double> IdlePss() {
     std::string id = prefix_ + "-idle";
-    COCOON_RETURN_IF_ERROR(
-        ctr_.Run(RunArgv(Head({"-d"}), args_, image_, id, {"sleep", "3600"}), seconds(120)));
+    auto started =
+        ctr_.Run(RunArgv(Head({"-d"}), args_, image_, id, {"sleep", "3600"}), seconds(120));
+    if (!started.ok()) {
+      ctr_.Remove(id);  // a failed or timed-out `run -d` can leave its container and task
+      return started.error();
+    }
     // Settled: the guest has booted and the shim sits idle.
     std::this_thread::sleep_for(seconds(3));
     Result<double> mib = Error(Code::kNotFound, "no task pid for " + id);
